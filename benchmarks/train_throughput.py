@@ -1,0 +1,128 @@
+"""Training throughput of ResNet-20 through `fit`, beside PyTorch's on the same CPU.
+
+    python benchmarks/train_throughput.py --data-dir ../cifar10 [--torch ../torchenv/bin/python]
+
+Prints one figure per line (`name value`), then ratios. Figures, all at batch 128:
+  keras_memory_img_s   fit on an in-memory uint8 array (no augmentation), the same work as
+                       PyTorch's loop (which trains on one fixed random batch)
+  keras_folder_img_s   fit on the JPEG folder pipeline with the "cifar" augmentation, after
+                       the first epoch has filled the cache of decoded images
+  torch_*              ../shared/bench/torch_resnet20.py, run in the same session
+
+Each kerascls figure is the median of per-epoch rates over `--epochs` timed epochs of
+`--steps` steps each, after one untimed epoch (tracing, cache fill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from kerascls.data import from_arrays, load_image_folder, make_pipeline
+from kerascls.models import create_model
+from kerascls.train.fit import build_loss, build_metrics
+from kerascls.train.recipe import Recipe
+from kerascls.train.schedules import build_optimizer
+
+HERE = Path(__file__).resolve().parent
+TORCH_BENCH = HERE.parent.parent / "shared" / "bench" / "torch_resnet20.py"
+
+
+class EpochRates(keras.callbacks.Callback):
+    def __init__(self, images_per_epoch: int):
+        super().__init__()
+        self.images_per_epoch, self.rates = images_per_epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
+
+
+def fit_rate(dataset, steps: int, epochs: int, batch: int, steps_per_execution: int) -> float:
+    """Median images/s of `fit` over `epochs` timed epochs, after one warm-up epoch."""
+    recipe = Recipe(batch_size=batch, steps_per_execution=steps_per_execution)
+    model = create_model("resnet20", 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
+    model.compile(
+        optimizer=build_optimizer(recipe, steps),
+        loss=build_loss(recipe),
+        metrics=build_metrics(10),
+        steps_per_execution=steps_per_execution,
+    )
+    timer = EpochRates(steps * batch)
+    model.fit(
+        dataset.repeat(), steps_per_epoch=steps, epochs=epochs + 1, callbacks=[timer], verbose=0
+    )
+    return statistics.median(timer.rates[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--data-dir", required=True, help="CIFAR-10 image folder (train/<class>/)")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--steps-per-execution", type=int, default=1)
+    parser.add_argument("--torch", default=str(HERE.parent.parent / "torchenv" / "bin" / "python"))
+    args = parser.parse_args()
+
+    folder = load_image_folder(args.data_dir, validation_size=5000, seed=0)
+    folder_ds = make_pipeline(
+        folder.train, args.batch, training=True, augment="cifar", one_hot=True
+    )
+    # The same images as an in-memory array: decode them once through the eval pipeline.
+    images = np.concatenate(
+        [x.numpy() for x, _ in make_pipeline(folder.train, 512, training=False)]
+    ).astype("uint8")
+    memory = from_arrays(
+        images, folder.train.labels, class_names=folder.class_names, validation_size=0
+    )
+    memory_ds = make_pipeline(memory.train, args.batch, training=True, augment="none", one_hot=True)
+
+    figures = {}
+    figures["keras_memory_img_s"] = fit_rate(
+        memory_ds, args.steps, args.epochs, args.batch, args.steps_per_execution
+    )
+    figures["keras_folder_img_s"] = fit_rate(
+        folder_ds, args.steps, args.epochs, args.batch, args.steps_per_execution
+    )
+    for name, value in figures.items():
+        print(f"{name} {value:.0f}", flush=True)
+
+    if Path(args.torch).exists() and TORCH_BENCH.exists():
+        out = subprocess.run(
+            [args.torch, str(TORCH_BENCH), "--threads", "2", "--batch", str(args.batch)],
+            capture_output=True,
+            text=True,
+        )
+        for line in out.stdout.splitlines():
+            print(line, flush=True)
+            name, value = line.split()
+            figures[name] = float(value)
+    else:
+        print(f"# PyTorch peer not run: no interpreter at {args.torch}", file=sys.stderr)
+
+    if "torch_train_cl_img_s" in figures:
+        print(
+            f"ratio_memory_vs_torch_cl "
+            f"{figures['keras_memory_img_s'] / figures['torch_train_cl_img_s']:.2f}"
+        )
+    print(
+        f"ratio_folder_vs_memory "
+        f"{figures['keras_folder_img_s'] / figures['keras_memory_img_s']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

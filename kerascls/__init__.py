@@ -1,0 +1,40 @@
+"""kerascls: train, understand and ship image classifiers with Keras 3 on TensorFlow.
+
+Example:
+    >>> import kerascls
+    >>> "resnet20" in kerascls.list_models()
+    True
+    >>> model = kerascls.create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
+
+Names are imported lazily so that `import kerascls` (and every command's `--help`) does
+not pay for importing TensorFlow until something needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "create_model": "kerascls.models",
+    "list_models": "kerascls.models",
+    "register_model": "kerascls.models",
+    "load_cifar10": "kerascls.data",
+    "load_image_folder": "kerascls.data",
+    "from_arrays": "kerascls.data",
+    "KerasclsError": "kerascls.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerascls' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

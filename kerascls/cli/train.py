@@ -1,0 +1,94 @@
+"""kerascls-train: train a classifier on an image folder (or CIFAR-10) into a run folder.
+
+kerascls-train --data-dir photos/ --model resnet20 --epochs 30
+kerascls-train --resume            # continue the newest run where it stopped
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kerascls.cli.common import run_command
+
+
+def add_training_flags(parser: argparse.ArgumentParser, defaults) -> None:
+    """The flags shared by kerascls-train and examples/cifar10.py; `defaults` is a Recipe."""
+    parser.add_argument(
+        "--data-dir",
+        default=defaults.data_dir,
+        help="image folder with train/<class>/ (and optional validation/, test/); "
+        "default: download CIFAR-10",
+    )
+    parser.add_argument("--model", default=defaults.model, help="a name from list_models()")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--logdir", default=defaults.logdir, help="where run folders go")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="RUN",
+        help="continue an interrupted run: the newest one, or the run folder given",
+    )
+
+
+def recipe_from_flags(args: argparse.Namespace, defaults):
+    """A copy of `defaults` with the values of the flags."""
+    import dataclasses
+
+    return dataclasses.replace(
+        defaults,
+        data_dir=args.data_dir,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        logdir=args.logdir,
+    )
+
+
+def print_next_steps(run) -> None:
+    print(f"\nrun folder: {run.path}")
+    print(f"see the curves:  tensorboard --logdir {run.path.parent.parent}")
+
+
+def _main(argv: list[str] | None) -> int:
+    from kerascls.train.recipe import Recipe
+
+    defaults = Recipe()
+    parser = argparse.ArgumentParser(prog="kerascls-train", description=__doc__.splitlines()[0])
+    add_training_flags(parser, defaults)
+    parser.add_argument(
+        "--augment", default=defaults.augment, help="augmentation preset (none, cifar, standard)"
+    )
+    parser.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
+    parser.add_argument("--optimizer", default=defaults.optimizer, choices=("sgd", "adam", "adamw"))
+    parser.add_argument("--mixed-precision", action="store_true")
+    args = parser.parse_args(argv)
+
+    import dataclasses
+
+    from kerascls.train import fit
+
+    recipe = dataclasses.replace(
+        recipe_from_flags(args, defaults),
+        augment=args.augment,
+        image_size=(args.image_size, args.image_size) if args.image_size else None,
+        optimizer=args.optimizer,
+        mixed_precision=args.mixed_precision,
+    )
+    run = fit(recipe, resume=args.resume)
+    print_next_steps(run)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

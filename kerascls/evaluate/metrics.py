@@ -1,0 +1,117 @@
+"""Classification metrics from predicted probabilities, with scikit-learn as the reference.
+
+Example:
+    >>> import numpy as np
+    >>> report = evaluate_predictions(
+    ...     np.array([0, 1, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]), ["cat", "dog"]
+    ... )
+    >>> round(report.accuracy, 3)
+    0.667
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+from kerascls.train.run_folder import write_json_atomic
+
+
+@dataclass
+class Report:
+    """Metrics of one split: overall figures, one row per class, and the confusion matrix."""
+
+    split: str
+    num_examples: int
+    accuracy: float
+    top5_accuracy: float
+    macro_f1: float
+    per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
+    confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        """The per-class report as a fixed-width text table."""
+        width = max(12, *(len(row["class"]) for row in self.per_class))
+        lines = [f"{'class':<{width}} precision  recall      f1  support"]
+        for row in self.per_class:
+            lines.append(
+                f"{row['class']:<{width}} {row['precision']:9.3f} {row['recall']:7.3f} "
+                f"{row['f1']:7.3f} {row['support']:8d}"
+            )
+        lines.append(
+            f"{self.split}: accuracy {self.accuracy:.4f}  top-5 {self.top5_accuracy:.4f}  "
+            f"macro-F1 {self.macro_f1:.4f}  ({self.num_examples} images)"
+        )
+        return "\n".join(lines)
+
+    def write(self, run_dir: str | os.PathLike) -> None:
+        """report.json and classification_report.csv in the run folder, each atomically."""
+        run_dir = Path(run_dir)
+        write_json_atomic(run_dir / "report.json", self.to_dict())
+        partial = run_dir / ".classification_report.csv.tmp"
+        with open(partial, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["class", "precision", "recall", "f1", "support"])
+            writer.writeheader()
+            writer.writerows(self.per_class)
+        os.replace(partial, run_dir / "classification_report.csv")
+
+
+def evaluate_predictions(
+    y_true: np.ndarray, y_prob: np.ndarray, class_names: list[str], split: str = "test"
+) -> Report:
+    """Metrics of integer labels `y_true` against probabilities `y_prob` (N, classes)."""
+    y_true = np.asarray(y_true).astype(int)
+    y_prob = np.asarray(y_prob)
+    y_pred = y_prob.argmax(axis=1)
+    labels = list(range(len(class_names)))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    k = min(5, len(class_names))
+    top_k = np.argsort(-y_prob, axis=1)[:, :k]
+    per_class = [
+        {
+            "class": name,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(class_names)
+    ]
+    return Report(
+        split=split,
+        num_examples=len(y_true),
+        accuracy=float((y_pred == y_true).mean()),
+        top5_accuracy=float((top_k == y_true[:, None]).any(axis=1).mean()),
+        macro_f1=float(
+            skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        per_class=per_class,
+        confusion_matrix=skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    )
+
+
+def predict_split(model, pipeline) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predicted probabilities over an evaluation pipeline, in pipeline order."""
+    labels, probs = [], []
+    for images, batch_labels in pipeline:
+        probs.append(np.asarray(model(images, training=False)))
+        batch_labels = np.asarray(batch_labels)
+        labels.append(batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels)
+    return np.concatenate(labels), np.concatenate(probs)
+
+
+def evaluate_model(model, pipeline, class_names: list[str], split: str = "test") -> Report:
+    """Run `model` over an evaluation pipeline of (images, labels) and compute the report."""
+    y_true, y_prob = predict_split(model, pipeline)
+    return evaluate_predictions(y_true, y_prob, class_names, split=split)

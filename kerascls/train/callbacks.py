@@ -1,0 +1,123 @@
+"""The callbacks of a training run, built from its recipe."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+
+from kerascls.train.recipe import Recipe
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Save best.keras (on a monitored metric) and last.keras after every epoch.
+
+    Unlike keras.callbacks.ModelCheckpoint, each file is written to a temporary name and
+    renamed, so a run killed while saving never leaves a truncated checkpoint behind.
+
+    Args:
+        run_dir: the run folder.
+        monitor: the metric that decides "best", e.g. "val_accuracy".
+        mode: "max" or "min".
+        initial_best: the best value seen before (when a run resumes).
+
+    Example:
+        >>> callback = AtomicCheckpoint("logs/demo/run", monitor="val_accuracy")
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        monitor: str = "val_accuracy",
+        mode: str = "max",
+        initial_best: float | None = None,
+    ):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = initial_best if initial_best is not None else -math.inf * self.sign
+        self.best_epoch: int | None = None
+
+    def _save(self, name: str) -> None:
+        final = self.run_dir / f"{name}.keras"
+        partial = self.run_dir / f".{name}-partial.keras"  # Keras insists on the suffix
+        self.model.save(partial)
+        os.replace(partial, final)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and self.sign * value > self.sign * self.best:
+            self.best, self.best_epoch = float(value), epoch + 1
+            self._save("best")
+        self._save("last")
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Adds `learning_rate`, `epoch_seconds` and `images_per_second` to the epoch's logs, so
+    history.csv and TensorBoard record them."""
+
+    def __init__(self, images_per_epoch: int):
+        super().__init__()
+        self.images_per_epoch = images_per_epoch
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self._start
+        if logs is not None:
+            logs["learning_rate"] = float(
+                keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
+            logs["epoch_seconds"] = seconds
+            logs["images_per_second"] = self.images_per_epoch / seconds
+
+
+def build_callbacks(
+    recipe: Recipe, run_dir: Path, images_per_epoch: int, initial_best: float | None = None
+) -> list[keras.callbacks.Callback]:
+    """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
+    the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
+
+    Order matters: EpochStats fills the logs before the CSV and TensorBoard writers read
+    them, and BackupAndRestore comes last so that its state includes everything before it.
+    """
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TerminateOnNaN(),
+        EpochStats(images_per_epoch),
+    ]
+    if recipe.reduce_lr_patience > 0:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss",
+                factor=recipe.reduce_lr_factor,
+                patience=recipe.reduce_lr_patience,
+                min_lr=recipe.lr * 1e-3,
+                verbose=1,
+            )
+        )
+    if recipe.early_stopping_patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy",
+                patience=recipe.early_stopping_patience,
+                restore_best_weights=True,
+                verbose=1,
+            )
+        )
+    callbacks += [
+        AtomicCheckpoint(run_dir, monitor="val_accuracy", initial_best=initial_best),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(
+            log_dir=str(run_dir),
+            histogram_freq=recipe.histogram_freq,
+            write_graph=False,
+            update_freq="epoch",
+        ),
+        keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")),
+    ]
+    return callbacks

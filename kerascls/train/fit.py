@@ -1,0 +1,283 @@
+"""`fit`: from a recipe to a finished, evaluated run folder.
+
+Example:
+    >>> from kerascls.train import Recipe, fit
+    >>> run = fit(Recipe(data_dir="../cifar10", model="resnet20", epochs=1))
+    >>> run.info["metrics"]["test"]["accuracy"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from kerascls.errors import KerasclsError
+from kerascls.evaluate import evaluate_model
+from kerascls.train.callbacks import build_callbacks
+from kerascls.train.recipe import Recipe
+from kerascls.train.run_folder import (
+    Run,
+    default_run_name,
+    load_run,
+    new_run_dir,
+    package_versions,
+    write_json_atomic,
+)
+from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
+from kerascls.train.schedules import build_optimizer
+
+log = logging.getLogger(__name__)
+
+
+def load_data(recipe: Recipe):
+    """The ImageDataset that the recipe names: an image folder, or CIFAR-10 by download."""
+    from kerascls.data import load_cifar10, load_image_folder
+
+    if recipe.data_dir:
+        return load_image_folder(
+            recipe.data_dir,
+            image_size=recipe.image_size,
+            validation_size=recipe.validation_size,
+            seed=recipe.seed,
+        )
+    return load_cifar10(validation_size=int(recipe.validation_size), seed=recipe.seed)
+
+
+def dataset_name(recipe: Recipe) -> str:
+    """The folder under logs/ that groups runs on the same data."""
+    if not recipe.data_dir:
+        return "cifar10"
+    root = Path(recipe.data_dir).resolve()
+    return root.parent.name if root.name in ("train", "training") else root.name
+
+
+def build_loss(recipe: Recipe) -> keras.losses.Loss:
+    """Cross-entropy on one-hot (possibly mixed) labels, or focal loss when focal_gamma > 0."""
+    if recipe.focal_gamma > 0:
+        return keras.losses.CategoricalFocalCrossentropy(
+            gamma=recipe.focal_gamma, label_smoothing=recipe.label_smoothing
+        )
+    return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+
+
+def build_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
+    ]
+
+
+def _pipelines(recipe: Recipe, data) -> tuple[Any, Any]:
+    from kerascls.data import make_pipeline
+
+    train = make_pipeline(
+        data.train,
+        recipe.batch_size,
+        training=True,
+        augment=recipe.augment,
+        seed=recipe.seed,
+        one_hot=True,
+        oversample=recipe.oversample,
+    )
+    validation = make_pipeline(
+        data.validation,
+        recipe.batch_size,
+        training=False,
+        one_hot=True,
+    )
+    return train, validation
+
+
+def _normalization(recipe: Recipe, data, resumed: Run | None) -> dict[str, list[float]] | None:
+    if not recipe.standardize:
+        return None
+    if resumed is not None and resumed.info.get("normalization"):
+        return resumed.info["normalization"]
+    from kerascls.data import channel_statistics
+
+    mean, std = channel_statistics(data.train)
+    return {"mean": np.asarray(mean).tolist(), "std": np.asarray(std).tolist()}
+
+
+def _steps_per_epoch(train_pipeline, num_train: int, batch_size: int) -> int:
+    steps = int(train_pipeline.cardinality())
+    return steps if steps > 0 else max(num_train // batch_size, 1)
+
+
+def fit(
+    recipe: Recipe,
+    *,
+    resume: str | os.PathLike | bool = False,
+    data=None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | str = "auto",
+) -> Run:
+    """Train and evaluate the model that `recipe` describes; return its run folder.
+
+    Args:
+        recipe: every knob of the run.
+        resume: True resumes the newest run under recipe.logdir, a path resumes that run:
+            its recipe, statistics and folder are reused and training continues from the
+            last finished epoch (BackupAndRestore). The recipe's epochs may be raised.
+        data: an ImageDataset to use instead of loading what the recipe names.
+        callbacks: more Keras callbacks, run after kerascls's own.
+        verbose: Keras' fit verbosity (1: a progress bar per epoch).
+    """
+    resumed = None
+    if resume:
+        resumed = load_run(None if resume is True else resume, logdir=recipe.logdir)
+        saved = Recipe.from_dict(resumed.info["recipe"])
+        saved.epochs = max(saved.epochs, recipe.epochs)
+        recipe = saved
+    recipe.validate()
+    set_seed(recipe.seed)
+    data = data if data is not None else load_data(recipe)
+    if data.validation is None or len(data.validation) == 0:
+        raise KerasclsError(
+            "training needs a validation split to pick the best epoch: add a validation/ "
+            "folder or set validation_size above 0"
+        )
+    num_classes = len(data.class_names)
+    input_shape = (*data.image_size, 3)
+    normalization = _normalization(recipe, data, resumed)
+
+    run_dir = (
+        resumed.path
+        if resumed
+        else new_run_dir(
+            recipe.logdir, dataset_name(recipe), recipe.run_name or default_run_name(recipe.model)
+        )
+    )
+    train_ds, val_ds = _pipelines(recipe, data)
+    steps = _steps_per_epoch(train_ds, len(data.train.labels), recipe.batch_size)
+
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(mixed_precision_policy(recipe.mixed_precision))
+    try:
+        model = _build_and_compile(recipe, num_classes, input_shape, normalization, steps)
+        info = _run_info(recipe, data, model, normalization, resumed)
+        run = Run(path=run_dir, info=info)
+        write_json_atomic(run_dir / "run.json", info)
+        class_weight = None
+        if recipe.class_weights:
+            from kerascls.data import balanced_class_weights
+
+            class_weight = balanced_class_weights(data.train.labels, num_classes)
+        started = time.perf_counter()
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=recipe.epochs,
+            callbacks=build_callbacks(
+                recipe,
+                run_dir,
+                images_per_epoch=steps * recipe.batch_size,
+                initial_best=_best_so_far(run_dir) if resumed else None,
+            )
+            + list(callbacks or []),
+            class_weight=class_weight,
+            shuffle=False,  # the pipeline shuffles, seeded
+            verbose=verbose,
+        )
+        train_seconds = time.perf_counter() - started
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+    if np.isnan(history.history.get("loss", [0.0])[-1]):
+        run.update(status="failed", error="loss became NaN; lower lr or enable clipnorm")
+        raise KerasclsError(
+            f"training stopped: the loss became NaN (run folder {run_dir}); "
+            f"lower --lr or set clipnorm in the recipe"
+        )
+    return _finish(run, data, history, train_seconds, verbose)
+
+
+def _best_so_far(run_dir: Path) -> float | None:
+    """The best val_accuracy in history.csv, so a resumed run keeps a better best.keras."""
+    import csv
+
+    try:
+        with open(run_dir / "history.csv") as f:
+            values = [float(row["val_accuracy"]) for row in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError):
+        return None
+    return max(values, default=None)
+
+
+def _build_and_compile(recipe, num_classes, input_shape, normalization, steps) -> keras.Model:
+    from kerascls.models import create_model
+
+    strategy = make_strategy(recipe.strategy)
+    with strategy.scope():
+        kwargs = dict(recipe.model_kwargs)
+        if normalization:
+            kwargs.update(mean=normalization["mean"], std=normalization["std"])
+        model = create_model(recipe.model, num_classes, input_shape, **kwargs)
+        model.compile(
+            optimizer=build_optimizer(recipe, steps),
+            loss=build_loss(recipe),
+            metrics=build_metrics(num_classes),
+            steps_per_execution=recipe.steps_per_execution,
+        )
+    return model
+
+
+def _run_info(recipe, data, model, normalization, resumed) -> dict[str, Any]:
+    info = dict(resumed.info) if resumed else {"created": time.time()}
+    info.update(
+        status="running",
+        model={"name": recipe.model, "kwargs": recipe.model_kwargs, "params": model.count_params()},
+        class_names=list(data.class_names),
+        input_shape=[*data.image_size, 3],
+        normalization=normalization,
+        dataset=data.source,
+        split_sizes={
+            name: len(split.labels)
+            for name, split in (
+                ("train", data.train),
+                ("validation", data.validation),
+                ("test", data.test),
+            )
+            if split is not None
+        },
+        recipe=recipe.to_dict(),
+        versions=package_versions(),
+    )
+    return info
+
+
+def _finish(run: Run, data, history, train_seconds: float, verbose) -> Run:
+    """Evaluate best.keras on the test split (validation when there is none) and record it."""
+    from kerascls.data import make_pipeline
+
+    split_name, split = (
+        ("test", data.test) if data.test is not None else ("validation", data.validation)
+    )
+    best = run.load_model("best")
+    pipeline = make_pipeline(split, 256, training=False, one_hot=False)
+    report = evaluate_model(best, pipeline, data.class_names, split=split_name)
+    report.write(run.path)
+    if verbose:
+        print(report.table())
+    epochs_done = len(history.epoch) and history.epoch[-1] + 1
+    val_acc = history.history.get("val_accuracy", [])
+    run.update(
+        status="finished",
+        epochs_completed=epochs_done,
+        train_seconds=round(train_seconds, 1),
+        best_val_accuracy=max(val_acc) if val_acc else None,
+        metrics={
+            split_name: {
+                "accuracy": report.accuracy,
+                "top5_accuracy": report.top5_accuracy,
+                "macro_f1": report.macro_f1,
+            }
+        },
+    )
+    return run

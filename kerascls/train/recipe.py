@@ -1,0 +1,122 @@
+"""The training recipe: every knob of a run, with its default, in one dataclass.
+
+A recipe is plain data: it is written into the run folder's run.json and read back to
+resume or reproduce a run, so every field is JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from kerascls.errors import KerasclsError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+@dataclass
+class Recipe:
+    """Everything that decides how a model is trained.
+
+    The defaults are the CIFAR-10 ResNet-20 recipe of examples/cifar10.py: SGD with
+    Nesterov momentum, a short linear warm-up then cosine decay, decoupled weight decay
+    kept off BatchNorm and biases, label smoothing, and pad-crop-flip augmentation.
+
+    Example:
+        >>> recipe = Recipe(model="resnet20", epochs=2, batch_size=64)
+        >>> recipe.validate()
+        >>> Recipe.from_dict(recipe.to_dict()) == recipe
+        True
+    """
+
+    # --- data -----------------------------------------------------------------------------
+    data_dir: str | None = None  # image folder root/<split>/<class>/; None: CIFAR-10 download
+    image_size: tuple[int, int] | None = None  # None: the dataset's own (32x32 for CIFAR-10)
+    validation_size: float = 5000  # held out of train/ when there is no validation/ folder
+    batch_size: int = 128
+    augment: str | dict[str, Any] = "cifar"  # preset name or AugmentConfig fields
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    oversample: bool = False  # draw every class equally often instead
+
+    # --- model ----------------------------------------------------------------------------
+    model: str = "resnet20"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    standardize: bool = True  # measure channel mean/std and put them in the model
+
+    # --- optimisation ---------------------------------------------------------------------
+    epochs: int = 40
+    optimizer: str = "sgd"  # one of OPTIMIZERS
+    lr: float = 0.1  # peak learning rate (for batch 128; scale linearly with batch size)
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = True  # SGD only
+    weight_decay: float = 5e-4  # decoupled; not applied to BatchNorm parameters or biases
+    schedule: str = "cosine"  # one of SCHEDULES
+    warmup_epochs: float = 2.0  # linear warm-up for "cosine"
+    step_epochs: tuple[int, ...] = ()  # "step": epochs at which lr is multiplied by step_gamma
+    step_gamma: float = 0.1
+    label_smoothing: float = 0.1
+    focal_gamma: float = 0.0  # > 0: focal loss instead of cross-entropy
+    clipnorm: float | None = None  # clip the global gradient norm to this value
+
+    # --- callbacks ------------------------------------------------------------------------
+    reduce_lr_patience: int = 0  # > 0: ReduceLROnPlateau on val_loss (needs schedule="constant")
+    reduce_lr_factor: float = 0.2
+    early_stopping_patience: int = 0  # > 0: stop when val_accuracy stalls; best weights restored
+    histogram_freq: int = 0  # > 0: weight histograms in TensorBoard every N epochs
+    tensorboard_images: bool = False  # confusion matrix and Grad-CAM images in TensorBoard
+
+    # --- runtime --------------------------------------------------------------------------
+    mixed_precision: bool = False  # mixed_float16 on GPU, mixed_bfloat16 on CPU
+    strategy: str = "default"  # one of STRATEGIES
+    seed: int = 0
+    steps_per_execution: int = 1  # >1 runs several steps per call into TensorFlow
+    logdir: str = "logs"
+    run_name: str | None = None  # default: "<model>-<YYYYmmdd-HHMMSS>"
+
+    def validate(self) -> None:
+        """Raise KerasclsError naming the first field whose value cannot work."""
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("schedule", self.schedule, SCHEDULES)
+        _one_of("strategy", self.strategy, STRATEGIES)
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            if getattr(self, name) < 1:
+                raise KerasclsError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise KerasclsError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.label_smoothing < 1:
+            raise KerasclsError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.reduce_lr_patience > 0 and self.schedule != "constant":
+            raise KerasclsError(
+                f"ReduceLROnPlateau adjusts a constant learning rate, but schedule is "
+                f"{self.schedule!r}: pass schedule='constant' or reduce_lr_patience=0"
+            )
+        if self.schedule == "step" and not self.step_epochs:
+            raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
+        if self.class_weights and self.oversample:
+            raise KerasclsError(
+                "use class_weights or oversample, not both: each corrects imbalance"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Recipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise KerasclsError(f"unknown recipe fields {unknown}; known fields: {sorted(known)}")
+        values = dict(values)
+        # JSON turns tuples into lists; put them back so equality and hashing behave.
+        for name in ("image_size", "step_epochs"):
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise KerasclsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

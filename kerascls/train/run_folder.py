@@ -1,0 +1,179 @@
+"""Run folders: one self-describing folder per training run under logs/.
+
+Layout (see DESIGN.md):
+
+    logs/<dataset>/<model>-<YYYYmmdd-HHMMSS>/
+        run.json            model, classes, input shape, normalisation, data source,
+                            recipe, versions, status, final metrics
+        train/ validation/  TensorBoard event files
+        best.keras last.keras history.csv report.json classification_report.csv
+        backup/             BackupAndRestore state while a run is unfinished
+
+Commands given no run use the newest one, so every file here is written to a temporary
+name and renamed: a run killed at any moment never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kerascls.errors import KerasclsError
+
+RUN_FILE = "run.json"
+DEFAULT_LOGDIR = "logs"
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, tuples from dataclasses, paths
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that decide whether a run can be reproduced."""
+    versions = {"python": platform.python_version()}
+    for name in ("kerascls", "tensorflow", "keras", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def new_run_dir(logdir: str | os.PathLike, dataset_name: str, run_name: str) -> Path:
+    """Create and return a fresh run folder; never reuse an existing one."""
+    parent = Path(logdir) / dataset_name
+    parent.mkdir(parents=True, exist_ok=True)
+    path, n = parent / run_name, 1
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = parent / f"{run_name}-{n}"
+
+
+def default_run_name(model_name: str) -> str:
+    return f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class Run:
+    """A training run folder and its run.json.
+
+    Example:
+        >>> run = load_run()                    # the newest run under logs/
+        >>> model = run.load_model()            # best.keras, Keras safe mode on
+        >>> run.class_names[:3]
+        ['airplane', 'automobile', 'bird']
+    """
+
+    path: Path
+    info: dict[str, Any]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.info["class_names"])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.info["input_shape"])
+
+    @property
+    def model_name(self) -> str:
+        return self.info["model"]["name"]
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """Path of best.keras or last.keras; a clear error when it is not there yet."""
+        path = self.path / f"{which}.keras"
+        if not path.exists():
+            raise KerasclsError(
+                f"run {self.path} has no {which}.keras: the run ended before its first epoch "
+                f"finished; train it again or pick another run"
+            )
+        return path
+
+    def load_model(self, which: str = "best"):
+        """Load best.keras (or last.keras) with Keras safe mode on."""
+        import keras
+
+        import kerascls.models
+        import kerascls.train.schedules  # noqa: F401  registers the schedules
+
+        return keras.saving.load_model(self.checkpoint(which), safe_mode=True)
+
+    def dataset(self):
+        """The run's data, rebuilt from the source that run.json describes."""
+        from kerascls.data import dataset_from_source
+
+        return dataset_from_source(self.info["dataset"])
+
+    def update(self, **fields: Any) -> None:
+        """Merge fields into run.json and rewrite it atomically."""
+        self.info.update(fields)
+        write_json_atomic(self.path / RUN_FILE, self.info)
+
+
+def find_runs(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> list[Path]:
+    """Every run folder under `logdir`, oldest first (by the time run.json records)."""
+    runs = []
+    for run_file in Path(logdir).glob(f"**/{RUN_FILE}"):
+        try:
+            created = json.loads(run_file.read_text()).get("created", 0.0)
+        except (OSError, json.JSONDecodeError):
+            continue  # not ours, or unreadable: skip rather than fail every command
+        runs.append((created, run_file.stat().st_mtime, run_file.parent))
+    return [path for *_, path in sorted(runs)]
+
+
+def load_run(
+    path: str | os.PathLike | None = None, logdir: str | os.PathLike = DEFAULT_LOGDIR
+) -> Run:
+    """Open a run folder; with no path, the newest run under `logdir`."""
+    if path is None:
+        runs = find_runs(logdir)
+        if not runs:
+            raise KerasclsError(
+                f"no training runs under {os.path.abspath(logdir)}: train one first "
+                f"(python examples/cifar10.py) or pass a run folder"
+            )
+        path = runs[-1]
+    path = Path(path)
+    if path.is_file() and path.name == RUN_FILE:
+        path = path.parent
+    run_file = path / RUN_FILE
+    if not run_file.exists():
+        raise KerasclsError(f"{path} is not a run folder (no {RUN_FILE} in it)")
+    try:
+        info = json.loads(run_file.read_text())
+    except json.JSONDecodeError as err:
+        raise KerasclsError(
+            f"{run_file} is not valid JSON ({err}); was it edited by hand?"
+        ) from None
+    return Run(path=path, info=info)

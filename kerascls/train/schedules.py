@@ -1,0 +1,143 @@
+"""Learning-rate schedules, and the optimizer built from a recipe.
+
+The schedules are registered Keras objects so that a checkpoint that holds the optimizer
+(best.keras, last.keras, the BackupAndRestore state) loads back with safe mode on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from kerascls.train.recipe import Recipe
+
+
+@keras.saving.register_keras_serializable(package="kerascls")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak_lr`, then cosine decay to `final_lr`.
+
+    Args:
+        peak_lr: the learning rate at the end of the warm-up.
+        total_steps: steps of the whole run.
+        warmup_steps: steps of the linear warm-up.
+        final_lr: the learning rate at the last step.
+
+    Example:
+        >>> schedule = WarmupCosine(0.1, total_steps=100, warmup_steps=10)
+        >>> round(float(schedule(10)), 4), round(float(schedule(100)), 4)
+        (0.1, 0.0)
+    """
+
+    def __init__(
+        self, peak_lr: float, total_steps: int, warmup_steps: int = 0, final_lr: float = 0.0
+    ):
+        self.peak_lr = float(peak_lr)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.final_lr = float(final_lr)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup = max(self.warmup_steps, 1)
+        warm_lr = self.peak_lr * step / warmup
+        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
+        progress = ops.clip(progress, 0.0, 1.0)
+        cosine = self.final_lr + 0.5 * (self.peak_lr - self.final_lr) * (
+            1.0 + ops.cos(math.pi * progress)
+        )
+        return ops.where(step < self.warmup_steps, warm_lr, cosine)
+
+    def get_config(self) -> dict:
+        return {
+            "peak_lr": self.peak_lr,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "final_lr": self.final_lr,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerascls")
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """Smith's one-cycle policy: linear rise to `peak_lr` over `pct_start` of the run, then
+    linear fall to `peak_lr / final_div`.
+
+    Example:
+        >>> schedule = OneCycle(0.4, total_steps=100, pct_start=0.25)
+        >>> round(float(schedule(25)), 3)
+        0.4
+    """
+
+    def __init__(
+        self,
+        peak_lr: float,
+        total_steps: int,
+        pct_start: float = 0.25,
+        initial_div: float = 25.0,
+        final_div: float = 1e4,
+    ):
+        self.peak_lr = float(peak_lr)
+        self.total_steps = int(total_steps)
+        self.pct_start = float(pct_start)
+        self.initial_div = float(initial_div)
+        self.final_div = float(final_div)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        up_steps = max(self.pct_start * self.total_steps, 1.0)
+        down_steps = max(self.total_steps - up_steps, 1.0)
+        start, end = self.peak_lr / self.initial_div, self.peak_lr / self.final_div
+        rising = start + (self.peak_lr - start) * step / up_steps
+        falling = self.peak_lr + (end - self.peak_lr) * ops.clip(
+            (step - up_steps) / down_steps, 0, 1
+        )
+        return ops.where(step < up_steps, rising, falling)
+
+    def get_config(self) -> dict:
+        return {
+            "peak_lr": self.peak_lr,
+            "total_steps": self.total_steps,
+            "pct_start": self.pct_start,
+            "initial_div": self.initial_div,
+            "final_div": self.final_div,
+        }
+
+
+def learning_rate(
+    recipe: Recipe, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate (a float or a schedule) that `recipe.schedule` names."""
+    total = recipe.epochs * steps_per_epoch
+    if recipe.schedule == "constant":
+        return recipe.lr
+    if recipe.schedule == "step":
+        boundaries = [int(epoch * steps_per_epoch) for epoch in recipe.step_epochs]
+        values = [recipe.lr * recipe.step_gamma**i for i in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if recipe.schedule == "cosine":
+        warmup = int(recipe.warmup_epochs * steps_per_epoch)
+        return WarmupCosine(recipe.lr, total_steps=total, warmup_steps=warmup)
+    return OneCycle(recipe.lr, total_steps=total)
+
+
+def build_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer of the recipe, with weight decay kept off BatchNorm and biases.
+
+    Decoupled weight decay on BatchNorm's gamma/beta only shrinks the scale that the next
+    convolution undoes, and hurts accuracy; biases are excluded by convention.
+    """
+    lr = learning_rate(recipe, steps_per_epoch)
+    clip = {"global_clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
+    decay = recipe.weight_decay or None
+    if recipe.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=decay, **clip
+        )
+    elif recipe.optimizer == "adam":
+        optimizer = keras.optimizers.Adam(lr, weight_decay=decay, **clip)
+    else:
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay, **clip)
+    if decay:
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer

@@ -1,0 +1,213 @@
+"""Training engine: a tiny fit writes a complete run folder that TensorBoard can read, a
+killed run resumes, the distribution strategy works, and best.keras reloads exactly."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerascls.data import from_arrays
+from kerascls.errors import KerasclsError
+from kerascls.train import Recipe, find_runs, fit, load_run
+
+TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
+
+
+def colour_dataset(n_per_class: int = 40, size: int = 16, seed: int = 0):
+    """Three classes that a tiny CNN learns in one epoch: red, green or blue images."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in range(3):
+        x = rng.integers(0, 90, size=(n_per_class, size, size, 3))
+        x[..., label] += 160
+        images.append(x)
+        labels += [label] * n_per_class
+    return from_arrays(
+        np.concatenate(images).astype("uint8"),
+        np.array(labels),
+        class_names=["red", "green", "blue"],
+        validation_size=0.25,
+        seed=seed,
+    )
+
+
+def tiny_recipe(tmp_path: Path, **overrides) -> Recipe:
+    values = dict(
+        model="cnn",
+        model_kwargs=TINY_MODEL,
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        augment="none",
+        logdir=str(tmp_path / "logs"),
+        run_name="tiny",
+    )
+    values.update(overrides)
+    return Recipe(**values)
+
+
+def read_scalars(event_dir: Path) -> dict[str, list[float]]:
+    """Scalars of the TensorBoard event files in a folder, read with TensorBoard's reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    accumulator = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return {
+        tag: [float(make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
+        for tag in accumulator.Tags()["tensors"]
+    }
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("fit")
+    data = colour_dataset()
+    return fit(tiny_recipe(tmp_path, epochs=2), data=data, verbose=0), data
+
+
+def test_fit_writes_a_complete_run_folder(finished_run):
+    run, data = finished_run
+    for name in (
+        "run.json",
+        "best.keras",
+        "last.keras",
+        "history.csv",
+        "report.json",
+        "classification_report.csv",
+    ):
+        assert (run.path / name).is_file(), name
+    assert not (run.path / "backup").exists(), "BackupAndRestore state must go when a run ends"
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert info["class_names"] == ["red", "green", "blue"]
+    assert info["input_shape"] == [16, 16, 3]
+    assert info["model"] == {
+        "name": "cnn",
+        "kwargs": {"filters": [8, 16], "convs_per_stage": 1},
+        "params": info["model"]["params"],
+    }
+    # the statistics in run.json are the training split's, per channel
+    expected = data.train.images.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(info["normalization"]["mean"], expected.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(info["normalization"]["std"], expected.std(0), rtol=1e-3)
+    assert info["recipe"]["epochs"] == 2 and info["epochs_completed"] == 2
+    assert info["versions"]["tensorflow"].startswith("2.")
+    # three separable colours: even two tiny epochs learn them
+    assert info["metrics"]["validation"]["accuracy"] > 0.8
+    with open(run.path / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+
+
+def test_tensorboard_can_read_the_event_files(finished_run):
+    run, _ = finished_run
+    train = read_scalars(run.path / "train")
+    validation = read_scalars(run.path / "validation")
+    assert len(train["epoch_loss"]) == 2 and len(train["epoch_accuracy"]) == 2
+    assert "epoch_learning_rate" in train
+    assert len(validation["epoch_loss"]) == 2 and len(validation["epoch_accuracy"]) == 2
+    assert all(np.isfinite(train["epoch_loss"]))
+
+
+def test_best_checkpoint_reloads_to_the_same_predictions(finished_run):
+    run, data = finished_run
+    images = data.validation.images[:8].astype("float32")
+    first = run.load_model()(images)
+    again = keras.saving.load_model(run.path / "best.keras", safe_mode=True)(images)
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+    report = json.loads((run.path / "report.json").read_text())
+    assert report["split"] == "validation" and report["num_examples"] == len(data.validation)
+    assert sum(map(sum, report["confusion_matrix"])) == len(data.validation)
+
+
+def test_load_run_without_a_path_gives_the_newest(tmp_path):
+    logdir = tmp_path / "logs"
+    for i, name in enumerate(["old", "new"]):
+        run_dir = logdir / "data" / name
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.json").write_text(json.dumps({"created": 1000.0 + i}))
+    assert [p.name for p in find_runs(logdir)] == ["old", "new"]
+    assert load_run(logdir=logdir).path.name == "new"
+    with pytest.raises(KerasclsError, match="no training runs"):
+        load_run(logdir=tmp_path / "empty")
+
+
+class StopAfterFirstEpoch(keras.callbacks.Callback):
+    """Stands in for a killed process: fails at the start of the second epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    data = colour_dataset()
+    recipe = tiny_recipe(tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(recipe, data=data, verbose=0, callbacks=[StopAfterFirstEpoch()])
+    (run_dir,) = find_runs(recipe.logdir)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert (run_dir / "backup").is_dir() and (run_dir / "last.keras").is_file()
+
+    run = fit(recipe, data=data, verbose=0, resume=run_dir)
+    assert run.path == run_dir and run.info["status"] == "finished"
+    with open(run_dir / "history.csv") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [0, 1, 2], "the resumed run starts at epoch 1, not again at 0"
+    # the optimizer's step counter went on too, so the schedule did not restart
+    model = run.load_model("last")
+    steps_per_epoch = int(np.ceil(len(data.train) / recipe.batch_size))
+    assert int(model.optimizer.iterations.numpy()) >= 3 * (steps_per_epoch - 1)
+
+
+def test_bad_recipes_are_clear_errors(tmp_path):
+    with pytest.raises(KerasclsError, match="schedule"):
+        Recipe(schedule="exponential").validate()
+    with pytest.raises(KerasclsError, match="ReduceLROnPlateau"):
+        Recipe(reduce_lr_patience=3, schedule="cosine").validate()
+    with pytest.raises(KerasclsError, match="unknown recipe fields"):
+        Recipe.from_dict({"epochz": 3})
+
+
+STRATEGY_SCRIPT = textwrap.dedent(
+    """
+    import sys, json
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[1])
+    from test_train import colour_dataset, tiny_recipe
+    from kerascls.train import fit
+    from kerascls.train.runtime import make_strategy
+    from pathlib import Path
+    print("replicas", make_strategy("mirrored").num_replicas_in_sync)
+    run = fit(tiny_recipe(Path(sys.argv[2]), strategy="mirrored"), data=colour_dataset(),
+              verbose=0)
+    print("accuracy", run.info["metrics"]["validation"]["accuracy"])
+    """
+)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    # Logical devices must be configured before TensorFlow starts: use a fresh process.
+    out = subprocess.run(
+        [sys.executable, "-c", STRATEGY_SCRIPT, str(Path(__file__).parent), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(line.split() for line in out.stdout.splitlines() if " " in line)
+    assert lines["replicas"] == "2"
+    assert float(lines["accuracy"]) > 0.6
