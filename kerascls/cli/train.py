@@ -63,7 +63,10 @@ def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="kerascls-train", description=__doc__.splitlines()[0])
     add_training_flags(parser, defaults)
     parser.add_argument(
-        "--augment", default=defaults.augment, help="augmentation preset (none, cifar, standard)"
+        "--augment",
+        default=defaults.augment,
+        choices=("none", "cifar", "standard", "strong"),
+        help="augmentation preset",
     )
     parser.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=("sgd", "adam", "adamw"))

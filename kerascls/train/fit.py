@@ -46,7 +46,7 @@ def load_data(recipe: Recipe):
             validation_size=recipe.validation_size,
             seed=recipe.seed,
         )
-    return load_cifar10(validation_size=int(recipe.validation_size), seed=recipe.seed)
+    return load_cifar10(validation_size=recipe.validation_size, seed=recipe.seed)
 
 
 def dataset_name(recipe: Recipe) -> str:
@@ -107,7 +107,8 @@ def _normalization(recipe: Recipe, data, resumed: Run | None) -> dict[str, list[
 
 def _steps_per_epoch(train_pipeline, num_train: int, batch_size: int) -> int:
     steps = int(train_pipeline.cardinality())
-    return steps if steps > 0 else max(num_train // batch_size, 1)
+    # the pipeline keeps the last partial batch
+    return steps if steps > 0 else max(-(-num_train // batch_size), 1)
 
 
 def fit(
@@ -171,7 +172,10 @@ def fit(
             class_weight = balanced_class_weights(data.train.labels, num_classes)
         started = time.perf_counter()
         history = model.fit(
-            train_ds,
+            # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it may
+            # drop an undecodable file), and this keeps every epoch exactly `steps` long.
+            train_ds.repeat(),
+            steps_per_epoch=steps,
             validation_data=val_ds,
             epochs=recipe.epochs,
             callbacks=build_callbacks(

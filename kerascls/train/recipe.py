@@ -95,6 +95,12 @@ class Recipe:
             )
         if self.schedule == "step" and not self.step_epochs:
             raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
+        try:
+            from kerascls.data import resolve_augment
+
+            resolve_augment(self.augment)
+        except ValueError as err:
+            raise KerasclsError(f"augment: {err}") from None
         if self.class_weights and self.oversample:
             raise KerasclsError(
                 "use class_weights or oversample, not both: each corrects imbalance"

@@ -1,0 +1,40 @@
+"""Data: sources (CIFAR-10, image folders, arrays) -> `ImageDataset` -> tf.data pipelines.
+
+Example:
+    >>> from kerascls.data import load_image_folder, make_pipeline, channel_statistics
+    >>> ds = load_image_folder("flowers/", image_size=96)                      # doctest: +SKIP
+    >>> train = make_pipeline(ds, 64, training=True, augment="standard")       # doctest: +SKIP
+    >>> val = make_pipeline(ds.validation, 64, training=False)                 # doctest: +SKIP
+    >>> mean, std = channel_statistics(ds)                                     # doctest: +SKIP
+    >>> again = dataset_from_source(ds.source)   # e.g. from a run's run.json  # doctest: +SKIP
+"""
+
+from kerascls.data.arrays import from_arrays
+from kerascls.data.augment import AUGMENT_PRESETS, AugmentConfig, resolve_augment
+from kerascls.data.augmenter import Augmenter
+from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
+from kerascls.data.dataset import ImageDataset, Split, dataset_from_source
+from kerascls.data.folder import IMAGE_EXTENSIONS, load_image_folder
+from kerascls.data.imbalance import balanced_class_weights
+from kerascls.data.pipeline import make_pipeline
+from kerascls.data.splits import stratified_split
+from kerascls.data.statistics import channel_statistics
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "CIFAR10_CLASSES",
+    "IMAGE_EXTENSIONS",
+    "AugmentConfig",
+    "Augmenter",
+    "ImageDataset",
+    "Split",
+    "balanced_class_weights",
+    "channel_statistics",
+    "dataset_from_source",
+    "from_arrays",
+    "load_cifar10",
+    "load_image_folder",
+    "make_pipeline",
+    "resolve_augment",
+    "stratified_split",
+]

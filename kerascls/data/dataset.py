@@ -1,0 +1,216 @@
+"""The dataset description every data source returns, and how to re-open one later.
+
+An `ImageDataset` holds class names, the image size and up to three `Split`s (train,
+validation, test). A split keeps either image file paths (decoded lazily by the tf.data
+pipeline) or a uint8 array already in memory, plus integer labels 0..C-1. Nothing is
+decoded here: building a dataset is cheap, turning it into batches is `make_pipeline`'s job.
+
+`ImageDataset.source` is a small JSON-able dict that says where the data came from and how
+it was split (kind, absolute root, image size, validation size, seed). A training run writes
+it to run.json; `dataset_from_source` turns it back into the same dataset, so a later
+command (evaluate, export, Grad-CAM) sees exactly the images and splits the run used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kerascls.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset: images (paths or a uint8 array) and their integer labels.
+
+    Exactly one of `paths` and `images` is set. A split knows its number of classes and the
+    image size it is decoded to, so `make_pipeline(split, ...)` needs nothing else.
+
+    Args:
+        labels: int64 array (N,) of class indices in [0, num_classes).
+        num_classes: number of classes of the whole dataset (a split may lack some).
+        image_size: (height, width) every image is decoded or resized to.
+        paths: str array (N,) of image files, or None for an in-memory split.
+        images: uint8 array (N, height, width, 3), or None for a file split.
+        needs_pil: bool array (N,) for file splits: True where TensorFlow's decoders cannot
+            read the file correctly (e.g. 1-bit or palette BMP) and Pillow decodes it.
+
+    Example:
+        >>> import numpy as np
+        >>> split = Split(labels=np.array([0, 1, 1]), num_classes=2, image_size=(4, 4),
+        ...               images=np.zeros((3, 4, 4, 3), np.uint8))
+        >>> len(split), split.class_counts().tolist()
+        (3, [1, 2])
+    """
+
+    labels: np.ndarray
+    num_classes: int
+    image_size: tuple[int, int]
+    paths: np.ndarray | None = None
+    images: np.ndarray | None = None
+    needs_pil: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if (self.paths is None) == (self.images is None):
+            raise ValueError("a Split holds exactly one of `paths` and `images`")
+        n = len(self.paths if self.paths is not None else self.images)
+        if len(self.labels) != n:
+            raise ValueError(f"{n} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the images are a uint8 array rather than files."""
+        return self.images is not None
+
+    def class_counts(self) -> np.ndarray:
+        """Number of examples of each class, an int array of length `num_classes`."""
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def subset(self, indices: np.ndarray) -> Split:
+        """A new split with the examples at `indices`, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[indices]
+
+        return dataclasses.replace(
+            self,
+            labels=self.labels[indices],
+            paths=pick(self.paths),
+            images=pick(self.images),
+            needs_pil=pick(self.needs_pil),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """Class names, image size and the train / validation / test splits of a dataset.
+
+    Returned by `load_cifar10`, `load_image_folder` and `from_arrays`; turned into batches by
+    `make_pipeline`. `source` is JSON-able and re-opens the same dataset through
+    `dataset_from_source`.
+
+    Args:
+        class_names: class names; label i is `class_names[i]`.
+        image_size: (height, width) of every decoded image.
+        train: the training split.
+        validation: the validation split, or None.
+        test: the test split, or None.
+        source: where the data came from, e.g. `{"kind": "image_folder", "root": ...}`.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerascls.data import from_arrays
+        >>> ds = from_arrays(np.zeros((20, 8, 8, 3), np.uint8), np.arange(20) % 2)
+        >>> ds.num_classes, ds.input_shape, ds.counts()["train"]
+        (2, (8, 8, 3), [9, 9])
+    """
+
+    class_names: tuple[str, ...]
+    image_size: tuple[int, int]
+    train: Split
+    validation: Split | None
+    test: Split | None
+    source: dict[str, Any]
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(height, width, 3): the shape a model built for this dataset takes."""
+        return (*self.image_size, 3)
+
+    def splits(self) -> dict[str, Split]:
+        """The splits that exist, by name, in the order train, validation, test."""
+        found = {name: getattr(self, name) for name in SPLIT_NAMES}
+        return {name: split for name, split in found.items() if split is not None}
+
+    def counts(self) -> dict[str, list[int]]:
+        """Examples per class in each existing split, e.g. `{"train": [4500, ...], ...}`."""
+        return {name: split.class_counts().tolist() for name, split in self.splits().items()}
+
+    def summary(self) -> str:
+        """A one-line description for logs, e.g. 'cifar10: 10 classes, 32x32, train 45000'."""
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits().items())
+        height, width = self.image_size
+        return (
+            f"{self.source.get('kind', '?')}: {self.num_classes} classes, {height}x{width}, {sizes}"
+        )
+
+
+def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
+    """Re-open the dataset that `source` (an `ImageDataset.source`, e.g. from run.json) describes.
+
+    Args:
+        source: the dict a loader stored in `ImageDataset.source`.
+
+    Returns:
+        The same dataset: same class names, image size, files and split membership.
+
+    Raises:
+        DataError: the description is unknown or names data that cannot be re-opened
+            (in-memory arrays, a folder that has gone).
+
+    Example:
+        >>> import json
+        >>> ds = load_image_folder("photos/")                          # doctest: +SKIP
+        >>> again = dataset_from_source(json.loads(json.dumps(ds.source)))  # doctest: +SKIP
+    """
+    # Imported here: the loaders import this module for ImageDataset.
+    from kerascls.data.cifar10 import load_cifar10
+    from kerascls.data.folder import load_image_folder
+
+    kind = source.get("kind")
+    if kind == "cifar10":
+        dataset = load_cifar10(validation_size=source["validation_size"], seed=source["seed"])
+    elif kind == "image_folder":
+        size = source.get("image_size")
+        dataset = load_image_folder(
+            source["root"],
+            image_size=tuple(size) if size else None,
+            validation_size=source["validation_size"],
+            seed=source["seed"],
+        )
+    elif kind == "arrays":
+        raise DataError(
+            "this dataset was built from in-memory arrays, which its description does not "
+            "contain; call from_arrays() with the same arrays again, or save the images as an "
+            "image folder and use load_image_folder()"
+        )
+    else:
+        raise DataError(
+            f"unknown dataset source kind {kind!r}; expected 'cifar10', 'image_folder' or "
+            "'arrays' (is this a run.json from a newer kerascls?)"
+        )
+    _warn_if_changed(source, dataset)
+    return dataset
+
+
+def _warn_if_changed(source: Mapping[str, Any], dataset: ImageDataset) -> None:
+    # A folder can gain or lose files after a run; the rebuilt splits then differ from the
+    # run's. Say so instead of silently evaluating on different data.
+    before = source.get("counts")
+    now = dataset.counts()
+    if before is not None and dict(before) != now:
+        logger.warning(
+            "the dataset at %s changed since it was described: examples per class were %s, "
+            "now %s; results will not be comparable with the original run",
+            source.get("root", source.get("kind")),
+            dict(before),
+            now,
+        )

@@ -1,0 +1,232 @@
+"""Image folders: `root/<split>/<class>/*.jpg` -> `ImageDataset`.
+
+Layout, with class names taken from the folder names, sorted:
+
+    root/train/<class>/*           required (or root/<class>/*: root is then train/)
+    root/validation/<class>/*      optional, also spelt val/ or valid/
+    root/test/<class>/*            optional
+
+Files with the extensions jpg, jpeg, png, bmp, gif and webp (any case) are images, also in
+sub-folders of a class folder; other files are ignored. Every image is checked once up front
+(see `kerascls.data.scan`); the ones that cannot be read are skipped with one warning that
+names them. Mistakes in the layout are `DataError`s that say what to change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascls.data.dataset import ImageDataset, Split
+from kerascls.data.scan import ImageInfo, check_images, describe_bad_files
+from kerascls.data.splits import holdout_count, stratified_split
+from kerascls.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+_VALIDATION_DIRS = ("validation", "val", "valid")
+_HINT = "expected ROOT/train/<class>/ image folders (or ROOT/<class>/)"
+
+
+def load_image_folder(
+    root: str | os.PathLike[str],
+    image_size: int | tuple[int, int] | None = None,
+    validation_size: float | int = 0.1,
+    seed: int = 0,
+) -> ImageDataset:
+    """Load a folder of images with one sub-folder per class.
+
+    Args:
+        root: the dataset folder (see the module docstring for the layout).
+        image_size: (height, width) or one int for square images; every image is resized
+            to it. None: the most common size among the training images (each one is
+            opened by the up-front check anyway, so this costs nothing).
+        validation_size: used only when there is no validation/ folder: the fraction
+            (e.g. 0.1) or count of training images held out, stratified by class. 0: no
+            validation split.
+        seed: seed of that hold-out; the same seed gives the same split.
+
+    Returns:
+        An `ImageDataset` whose splits hold file paths; `source` re-opens it.
+
+    Raises:
+        DataError: root missing, no images, an empty class folder, or validation/test
+            classes that differ from train's.
+
+    Example:
+        >>> ds = load_image_folder("flowers/", image_size=(96, 96))  # doctest: +SKIP
+        >>> ds.class_names                                           # doctest: +SKIP
+        ('daisy', 'rose', 'tulip')
+    """
+    root_path = Path(root).expanduser().resolve()
+    if not root_path.is_dir():
+        what = "is not a folder" if root_path.exists() else "does not exist"
+        raise DataError(f"image folder {root_path} {what}; {_HINT}")
+    split_dirs = _find_split_dirs(root_path)
+
+    # split name -> class name -> sorted image files
+    listed = {name: _list_classes(path) for name, path in split_dirs.items()}
+    class_names = tuple(sorted(listed["train"]))
+    for name in ("validation", "test"):
+        if name in listed:
+            _check_same_classes(split_dirs[name], set(listed[name]), set(class_names), root_path)
+
+    all_files = [f for classes in listed.values() for files in classes.values() for f in files]
+    results = dict(zip(all_files, check_images(all_files), strict=True))
+    bad = [(f, r) for f, r in results.items() if isinstance(r, str)]
+    if bad:
+        named = [(os.path.relpath(f, root_path), reason) for f, reason in bad]
+        logger.warning(
+            "skipping %d file(s) under %s that are not readable images: %s",
+            len(bad),
+            root_path,
+            describe_bad_files(named),
+        )
+
+    infos = {f: r for f, r in results.items() if isinstance(r, ImageInfo)}
+    for name, classes in listed.items():
+        for cls, files in classes.items():
+            if not any(f in infos for f in files):
+                folder = split_dirs[name] / cls
+                raise DataError(
+                    f"class folder {folder} has no readable images (all {len(files)} files "
+                    "failed to open); add images or remove the folder"
+                )
+
+    size = _resolve_image_size(image_size, listed["train"], infos)
+    splits = {
+        name: _make_split(classes, class_names, infos, size) for name, classes in listed.items()
+    }
+    train, validation = splits["train"], splits.get("validation")
+    if validation is None and holdout_count(len(train), validation_size) > 0:
+        keep, holdout = stratified_split(train.labels, validation_size, seed)
+        train, validation = train.subset(keep), train.subset(holdout)
+
+    source: dict[str, Any] = {
+        "kind": "image_folder",
+        "root": str(root_path),
+        "image_size": list(size),
+        "validation_size": validation_size,
+        "seed": seed,
+        "layout": {name: str(path) for name, path in split_dirs.items()},
+    }
+    dataset = ImageDataset(class_names, size, train, validation, splits.get("test"), source)
+    source["counts"] = dataset.counts()
+    return dataset
+
+
+def _find_split_dirs(root: Path) -> dict[str, Path]:
+    subdirs = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if "train" not in subdirs:
+        return {"train": root}  # root holds the class folders directly
+    found = {"train": subdirs["train"]}
+    validation = [subdirs[name] for name in _VALIDATION_DIRS if name in subdirs]
+    if len(validation) > 1:
+        names = ", ".join(f"{p.name}/" for p in validation)
+        raise DataError(f"{root} has {names} folders; keep one (they name the same split)")
+    if validation:
+        found["validation"] = validation[0]
+    if "test" in subdirs:
+        found["test"] = subdirs["test"]
+    ignored = sorted(set(subdirs) - {p.name for p in found.values()})
+    if ignored:
+        logger.warning(
+            "ignoring folder(s) %s next to train/ in %s: only train/, validation/ (val/, "
+            "valid/) and test/ are splits",
+            ", ".join(f"{name}/" for name in ignored),
+            root,
+        )
+    return found
+
+
+def _list_classes(split_dir: Path) -> dict[str, list[str]]:
+    classes = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    listed = {p.name: _image_files(p) for p in classes}
+    if not any(listed.values()):
+        loose = _image_files(split_dir, recursive=False)
+        if loose:
+            raise DataError(
+                f"{split_dir} holds {len(loose)} images but no class folders; move each "
+                f"class's images into its own folder, {split_dir}/<class>/"
+            )
+        raise DataError(
+            f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {split_dir}; {_HINT}"
+        )
+    empty = [name for name, files in listed.items() if not files]
+    if empty:
+        raise DataError(
+            f"class folder(s) without images in {split_dir}: {', '.join(empty)}; add images "
+            "or remove the folder(s)"
+        )
+    return listed
+
+
+def _image_files(folder: Path, recursive: bool = True) -> list[str]:
+    if not recursive:
+        names = (e.path for e in os.scandir(folder) if e.is_file())
+        return sorted(f for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(
+            os.path.join(dirpath, f)
+            for f in filenames
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+        )
+    return sorted(found)
+
+
+def _check_same_classes(split_dir: Path, classes: set[str], train: set[str], root: Path) -> None:
+    if classes == train:
+        return
+    parts = []
+    if train - classes:
+        parts.append(f"missing {sorted(train - classes)}")
+    if classes - train:
+        parts.append(f"not in train/: {sorted(classes - train)}")
+    raise DataError(
+        f"the classes of {os.path.relpath(split_dir, root)}/ differ from train/: "
+        f"{'; '.join(parts)}; every split needs the same class folders"
+    )
+
+
+def _resolve_image_size(
+    image_size: int | tuple[int, int] | None,
+    train: dict[str, list[str]],
+    infos: dict[str, ImageInfo],
+) -> tuple[int, int]:
+    if image_size is None:
+        sizes = Counter(infos[f].size for files in train.values() for f in files if f in infos)
+        return sizes.most_common(1)[0][0]
+    if isinstance(image_size, int):
+        image_size = (image_size, image_size)
+    size = tuple(int(s) for s in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise DataError(f"image_size={image_size!r} must be (height, width) with positive sizes")
+    return size
+
+
+def _make_split(
+    classes: dict[str, list[str]],
+    class_names: tuple[str, ...],
+    infos: dict[str, ImageInfo],
+    image_size: tuple[int, int],
+) -> Split:
+    paths, labels = [], []
+    for label, cls in enumerate(class_names):
+        kept = [f for f in classes[cls] if f in infos]
+        paths.extend(kept)
+        labels.extend([label] * len(kept))
+    return Split(
+        labels=np.asarray(labels, dtype=np.int64),
+        num_classes=len(class_names),
+        image_size=image_size,
+        paths=np.asarray(paths, dtype=str),
+        needs_pil=np.asarray([infos[f].needs_pil for f in paths], dtype=bool),
+    )

@@ -1,0 +1,94 @@
+"""Stratified hold-out splits with a fixed seed.
+
+Every loader that has to carve a validation set out of the training data uses
+`stratified_split`, so the class proportions of both parts match the whole and the same
+seed always gives the same split (a later command re-opens a run's data and must get the
+very same validation images).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerascls.errors import DataError
+
+
+def holdout_count(n: int, size: float | int) -> int:
+    """How many of `n` examples a `validation_size` of `size` means.
+
+    Args:
+        n: number of examples to split.
+        size: a fraction in [0, 1) or a whole count in [0, n).
+
+    Returns:
+        The number of examples to hold out.
+
+    Raises:
+        DataError: `size` is negative, a fraction >= 1, or a count that leaves no training data.
+
+    Example:
+        >>> holdout_count(50000, 0.1), holdout_count(50000, 5000), holdout_count(10, 0)
+        (5000, 5000, 0)
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
+        raise DataError(f"validation_size must be a fraction or a count, got {size!r}")
+    if isinstance(size, (float, np.floating)) and not float(size).is_integer():
+        if not 0.0 <= size < 1.0:
+            raise DataError(f"validation_size={size} must be a fraction in [0, 1) or a count")
+        return round(float(size) * n)
+    count = int(size)
+    if count < 0 or (count > 0 and count >= n):
+        raise DataError(
+            f"validation_size={size} leaves no training data out of {n} examples; "
+            "use a smaller count or a fraction such as 0.1"
+        )
+    return count
+
+
+def stratified_split(
+    labels: np.ndarray, size: float | int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split example indices into (keep, holdout) with the class proportions of `labels`.
+
+    The hold-out is shared out between classes in proportion to their counts (largest
+    remainders get the leftovers) and every class keeps at least one example for training.
+    Inside each class the chosen examples are a seeded random draw.
+
+    Args:
+        labels: int array (N,) of class indices.
+        size: hold-out size, a fraction in [0, 1) or a count (see `holdout_count`).
+        seed: random seed; the same seed gives the same split.
+
+    Returns:
+        (keep, holdout): two sorted int64 index arrays that together cover range(N).
+
+    Example:
+        >>> labels = np.array([0] * 8 + [1] * 4)
+        >>> keep, holdout = stratified_split(labels, 0.25, seed=0)
+        >>> np.bincount(labels[holdout]).tolist(), len(keep)
+        ([2, 1], 9)
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    total = holdout_count(n, size)
+    if total == 0:
+        return np.arange(n, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * (total / n)
+    per_class = np.floor(exact).astype(np.int64)
+    # Largest remainder: the classes closest to their next whole example get the leftovers;
+    # ties go to the lower class index (np.argsort is stable on the negated remainders).
+    leftovers = total - int(per_class.sum())
+    order = np.argsort(-(exact - per_class), kind="stable")
+    per_class[order[:leftovers]] += 1
+    per_class = np.minimum(per_class, counts - 1)  # keep one example of every class to train on
+
+    rng = np.random.default_rng(seed)
+    holdout = [
+        rng.permutation(np.flatnonzero(labels == cls))[:take]
+        for cls, take in zip(classes, per_class, strict=True)
+    ]
+    holdout = np.sort(np.concatenate(holdout)).astype(np.int64)
+    keep = np.setdiff1d(np.arange(n, dtype=np.int64), holdout, assume_unique=True)
+    return keep, holdout
