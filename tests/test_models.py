@@ -21,6 +21,7 @@ from kerascls.models import (
     get_layer_by_path,
     get_model_info,
     list_models,
+    load_model,
 )
 
 NAMES = list_models()
@@ -186,7 +187,7 @@ def test_keras_file_round_trip_in_safe_mode(name, tmp_path):
     model = built(name)
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    loaded = load_model(path)
     x = images(2)
     np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
 

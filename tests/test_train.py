@@ -16,6 +16,7 @@ import pytest
 
 from kerascls.data import from_arrays
 from kerascls.errors import KerasclsError
+from kerascls.models import load_model
 from kerascls.train import Recipe, find_runs, fit, load_run
 
 TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
@@ -123,7 +124,7 @@ def test_best_checkpoint_reloads_to_the_same_predictions(finished_run):
     run, data = finished_run
     images = data.validation.images[:8].astype("float32")
     first = run.load_model()(images)
-    again = keras.saving.load_model(run.path / "best.keras", safe_mode=True)(images)
+    again = load_model(run.path / "best.keras")(images)
     np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
     report = json.loads((run.path / "report.json").read_text())
     assert report["split"] == "validation" and report["num_examples"] == len(data.validation)

@@ -33,6 +33,7 @@ from kerascls.models.registry import (
     list_models,
     register_model,
 )
+from kerascls.models.saving import load_model
 from kerascls.models.transfer import unfreeze_top_layers
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "get_model_info",
     "lenet",
     "list_models",
+    "load_model",
     "mobilenetv3",
     "register_model",
     "resnet",

@@ -121,12 +121,9 @@ class Run:
 
     def load_model(self, which: str = "best"):
         """Load best.keras (or last.keras) with Keras safe mode on."""
-        import keras
+        from kerascls.models import load_model
 
-        import kerascls.models
-        import kerascls.train.schedules  # noqa: F401  registers the schedules
-
-        return keras.saving.load_model(self.checkpoint(which), safe_mode=True)
+        return load_model(self.checkpoint(which))
 
     def dataset(self):
         """The run's data, rebuilt from the source that run.json describes."""

