@@ -20,7 +20,7 @@ from typing import Any
 
 def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
-    import kerascls.models.layers.fused_batchnorm  # noqa: F401
+    import kerascls.models.layers.fused_batchnorm
     import kerascls.train.schedules  # noqa: F401
 
 
