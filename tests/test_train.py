@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -212,3 +213,14 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     lines = dict(line.split() for line in out.stdout.splitlines() if " " in line)
     assert lines["replicas"] == "2"
     assert float(lines["accuracy"]) > 0.6
+
+
+def test_the_same_seed_repeats_a_run(tmp_path):
+    data = colour_dataset()
+    recipe = tiny_recipe(tmp_path, augment="cifar")
+    losses = []
+    for name in ("a", "b"):
+        run = fit(replace(recipe, run_name=name), data=data, verbose=0)
+        with open(run.path / "history.csv") as f:
+            losses.append([float(r["loss"]) for r in csv.DictReader(f)])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)

@@ -66,7 +66,6 @@ class Recipe:
     reduce_lr_factor: float = 0.2
     early_stopping_patience: int = 0  # > 0: stop when val_accuracy stalls; best weights restored
     histogram_freq: int = 0  # > 0: weight histograms in TensorBoard every N epochs
-    tensorboard_images: bool = False  # confusion matrix and Grad-CAM images in TensorBoard
 
     # --- runtime --------------------------------------------------------------------------
     mixed_precision: bool = False  # mixed_float16 on GPU, mixed_bfloat16 on CPU
@@ -95,6 +94,9 @@ class Recipe:
             )
         if self.schedule == "step" and not self.step_epochs:
             raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
+        from kerascls.models import get_model_info
+
+        get_model_info(self.model)  # an unknown name fails now, not after loading the data
         try:
             from kerascls.data import resolve_augment
 

@@ -112,7 +112,9 @@ def learning_rate(
     if recipe.schedule == "constant":
         return recipe.lr
     if recipe.schedule == "step":
-        boundaries = [int(epoch * steps_per_epoch) for epoch in recipe.step_epochs]
+        # PiecewiseConstantDecay keeps the old value at a boundary step itself; step - 1
+        # makes the new rate start with the first step of the named epoch.
+        boundaries = [int(epoch * steps_per_epoch) - 1 for epoch in recipe.step_epochs]
         values = [recipe.lr * recipe.step_gamma**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     if recipe.schedule == "cosine":
