@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up
 
 from kerascls.cli.common import run_command
 from kerascls.cli.train import add_training_flags, print_next_steps, recipe_from_flags
-from kerascls.train import Recipe, fit
+from kerascls.train import Recipe, fit, resume
 
 """
 ## The recipe
@@ -72,7 +72,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Train a ResNet on CIFAR-10 with kerascls.")
     add_training_flags(parser, RECIPE)
     args = parser.parse_args(argv)
-    run = fit(recipe_from_flags(args, RECIPE), resume=args.resume)
+    if args.resume:  # the run's own recipe, from its run.json; other flags do not apply
+        run = resume(None if args.resume is True else args.resume, logdir=args.logdir)
+    else:
+        run = fit(recipe_from_flags(args, RECIPE))
     print_next_steps(run)
 
 

@@ -18,7 +18,7 @@ import pytest
 from kerascls.data import from_arrays
 from kerascls.errors import KerasclsError
 from kerascls.models import load_model
-from kerascls.train import Recipe, find_runs, fit, load_run
+from kerascls.train import Recipe, find_runs, fit, load_run, resume
 
 TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
 
@@ -161,7 +161,9 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     assert (run_dir / "backup").is_dir() and (run_dir / "last.keras").is_file()
 
-    run = fit(recipe, data=data, verbose=0, resume=run_dir)
+    run = resume(run_dir, data=data, verbose=0)
+    with pytest.raises(KerasclsError, match="already finished"):
+        resume(run_dir, data=data, verbose=0)
     assert run.path == run_dir and run.info["status"] == "finished"
     with open(run_dir / "history.csv") as f:
         epochs = [int(r["epoch"]) for r in csv.DictReader(f)]

@@ -31,7 +31,8 @@ def add_training_flags(parser: argparse.ArgumentParser, defaults) -> None:
         const=True,
         default=False,
         metavar="RUN",
-        help="continue an interrupted run: the newest one, or the run folder given",
+        help="continue an interrupted run (the newest one, or the run folder given) with "
+        "its own recipe; other flags are ignored",
     )
 
 
@@ -75,8 +76,12 @@ def _main(argv: list[str] | None) -> int:
 
     import dataclasses
 
-    from kerascls.train import fit
+    from kerascls.train import fit, resume
 
+    if args.resume:
+        run = resume(None if args.resume is True else args.resume, logdir=args.logdir)
+        print_next_steps(run)
+        return 0
     recipe = dataclasses.replace(
         recipe_from_flags(args, defaults),
         augment=args.augment,
@@ -84,7 +89,7 @@ def _main(argv: list[str] | None) -> int:
         optimizer=args.optimizer,
         mixed_precision=args.mixed_precision,
     )
-    run = fit(recipe, resume=args.resume)
+    run = fit(recipe)
     print_next_steps(run)
     return 0
 

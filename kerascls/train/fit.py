@@ -114,28 +114,54 @@ def _steps_per_epoch(train_pipeline, num_train: int, batch_size: int) -> int:
 def fit(
     recipe: Recipe,
     *,
-    resume: str | os.PathLike | bool = False,
     data=None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
 ) -> Run:
-    """Train and evaluate the model that `recipe` describes; return its run folder.
+    """Train and evaluate the model that `recipe` describes, in a new run folder.
 
     Args:
         recipe: every knob of the run.
-        resume: True resumes the newest run under recipe.logdir, a path resumes that run:
-            its recipe, statistics and folder are reused and training continues from the
-            last finished epoch (BackupAndRestore). The recipe's epochs may be raised.
         data: an ImageDataset to use instead of loading what the recipe names.
         callbacks: more Keras callbacks, run after kerascls's own.
         verbose: Keras' fit verbosity (1: a progress bar per epoch).
+
+    Returns:
+        The finished run (its folder, and run.json as `run.info`).
     """
-    resumed = None
-    if resume:
-        resumed = load_run(None if resume is True else resume, logdir=recipe.logdir)
-        saved = Recipe.from_dict(resumed.info["recipe"])
-        saved.epochs = max(saved.epochs, recipe.epochs)
-        recipe = saved
+    return _train(recipe, None, data, callbacks, verbose)
+
+
+def resume(
+    run: str | os.PathLike | None = None,
+    *,
+    logdir: str | os.PathLike = "logs",
+    data=None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | str = "auto",
+) -> Run:
+    """Continue an interrupted run from its last finished epoch, with its own recipe.
+
+    Args:
+        run: the run folder; None: the newest run under `logdir`.
+        logdir: where to look for the newest run.
+        data, callbacks, verbose: as in `fit`.
+    """
+    resumed = load_run(run, logdir=logdir)
+    if resumed.info.get("status") == "finished":
+        raise KerasclsError(
+            f"run {resumed.path} already finished all its epochs; start a new run "
+            f"(without --resume) to train longer"
+        )
+    if not (resumed.path / "backup").is_dir():
+        raise KerasclsError(
+            f"run {resumed.path} has no backup/ to resume from (it stopped before its first "
+            f"epoch ended); start a new run instead"
+        )
+    return _train(Recipe.from_dict(resumed.info["recipe"]), resumed, data, callbacks, verbose)
+
+
+def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run:
     recipe.validate()
     set_seed(recipe.seed)
     data = data if data is not None else load_data(recipe)
