@@ -7,6 +7,8 @@ Prints one figure per line (`name value`), then ratios. Figures, all at batch 12
                        PyTorch's loop (which trains on one fixed random batch)
   keras_folder_img_s   fit on the JPEG folder pipeline with the "cifar" augmentation, after
                        the first epoch has filled the cache of decoded images
+  *_bf16_*             the same under the mixed_bfloat16 policy (bf16 compute, float32
+                       weights), for CPUs with AVX512_BF16/AMX
   torch_*              ../shared/bench/torch_resnet20.py, run in the same session
 
 Each kerascls figure is the median of per-epoch rates over `--epochs` timed epochs of
@@ -50,10 +52,14 @@ class EpochRates(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
-def fit_rate(dataset, steps: int, epochs: int, batch: int, steps_per_execution: int) -> float:
+def fit_rate(
+    dataset, steps: int, epochs: int, batch: int, steps_per_execution: int, policy: str
+) -> float:
     """Median images/s of `fit` over `epochs` timed epochs, after one warm-up epoch."""
     recipe = Recipe(batch_size=batch, steps_per_execution=steps_per_execution)
+    keras.mixed_precision.set_global_policy(policy)
     model = create_model("resnet20", 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
+    keras.mixed_precision.set_global_policy("float32")
     model.compile(
         optimizer=build_optimizer(recipe, steps),
         loss=build_loss(recipe),
@@ -81,6 +87,8 @@ def main() -> None:
     folder_ds = make_pipeline(
         folder.train, args.batch, training=True, augment="cifar", one_hot=True
     )
+    for _ in folder_ds:  # one full pass decodes every file into the cache
+        pass
     # The same images as an in-memory array: decode them once through the eval pipeline.
     images = np.concatenate(
         [x.numpy() for x, _ in make_pipeline(folder.train, 512, training=False)]
@@ -91,14 +99,13 @@ def main() -> None:
     memory_ds = make_pipeline(memory.train, args.batch, training=True, augment="none", one_hot=True)
 
     figures = {}
-    figures["keras_memory_img_s"] = fit_rate(
-        memory_ds, args.steps, args.epochs, args.batch, args.steps_per_execution
-    )
-    figures["keras_folder_img_s"] = fit_rate(
-        folder_ds, args.steps, args.epochs, args.batch, args.steps_per_execution
-    )
-    for name, value in figures.items():
-        print(f"{name} {value:.0f}", flush=True)
+    for policy, suffix in (("float32", ""), ("mixed_bfloat16", "_bf16")):
+        for source, dataset in (("memory", memory_ds), ("folder", folder_ds)):
+            name = f"keras_{source}{suffix}_img_s"
+            figures[name] = fit_rate(
+                dataset, args.steps, args.epochs, args.batch, args.steps_per_execution, policy
+            )
+            print(f"{name} {figures[name]:.0f}", flush=True)
 
     if Path(args.torch).exists() and TORCH_BENCH.exists():
         out = subprocess.run(
@@ -113,15 +120,16 @@ def main() -> None:
     else:
         print(f"# PyTorch peer not run: no interpreter at {args.torch}", file=sys.stderr)
 
-    if "torch_train_cl_img_s" in figures:
-        print(
-            f"ratio_memory_vs_torch_cl "
-            f"{figures['keras_memory_img_s'] / figures['torch_train_cl_img_s']:.2f}"
+    for suffix in ("", "_bf16"):
+        memory, folder = (
+            figures[f"keras_memory{suffix}_img_s"],
+            figures[f"keras_folder{suffix}_img_s"],
         )
-    print(
-        f"ratio_folder_vs_memory "
-        f"{figures['keras_folder_img_s'] / figures['keras_memory_img_s']:.2f}"
-    )
+        if "torch_train_cl_img_s" in figures:
+            torch_cl = figures["torch_train_cl_img_s"]
+            print(f"ratio_memory{suffix}_vs_torch_cl {memory / torch_cl:.2f}")
+            print(f"ratio_folder{suffix}_vs_torch_cl {folder / torch_cl:.2f}")
+        print(f"ratio_folder{suffix}_vs_memory {folder / memory:.2f}")
 
 
 if __name__ == "__main__":
