@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -12,6 +13,34 @@ from collections.abc import Callable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send file descriptor 2 to /dev/null for a moment.
+
+    TensorFlow's C++ start-up lines (absl's "All log messages before absl::InitializeLog()",
+    oneDNN and CUDA-stub notices) are written before TF_CPP_MIN_LOG_LEVEL takes effect, so
+    no environment variable hides them; they would bury the one line a command prints.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up noise hidden (unless the user asked for logs)."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    with _stderr_silenced():
+        import tensorflow  # noqa: F401
+
+
 def run_command(main: Callable[[list[str] | None], int | None], argv: list[str] | None) -> int:
     """Run a command's main; turn kerascls errors and Ctrl-C into one line and an exit code.
 
@@ -19,6 +48,9 @@ def run_command(main: Callable[[list[str] | None], int | None], argv: list[str] 
     """
     from kerascls.errors import KerasclsError
 
+    args = sys.argv[1:] if argv is None else argv
+    if not {"-h", "--help"} & set(args):  # --help stays fast: no TensorFlow
+        import_tensorflow_quietly()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("kerascls").setLevel(logging.INFO)
     try:

@@ -78,10 +78,18 @@ class EpochStats(keras.callbacks.Callback):
 
 
 def build_callbacks(
-    recipe: Recipe, run_dir: Path, images_per_epoch: int, initial_best: float | None = None
+    recipe: Recipe,
+    run_dir: Path,
+    images_per_epoch: int,
+    initial_best: float | None = None,
+    *,
+    validation=None,
+    class_names: list[str] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
-    the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
+    the optional ReduceLROnPlateau, EarlyStopping and TensorBoard images (confusion matrix
+    and Grad-CAM, which need the `validation` pipeline and `class_names`), in the order
+    they must run.
 
     Order matters: EpochStats fills the logs before the CSV and TensorBoard writers read
     them, and BackupAndRestore comes last so that its state includes everything before it.
@@ -118,6 +126,10 @@ def build_callbacks(
             write_graph=False,
             update_freq="epoch",
         ),
-        keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")),
     ]
+    if recipe.tensorboard_images and validation is not None:
+        from kerascls.viz.tensorboard import TensorBoardImages  # matplotlib only when asked
+
+        callbacks.append(TensorBoardImages(run_dir / "images", validation, class_names))
+    callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
     return callbacks

@@ -203,12 +203,16 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
             train_ds.repeat(),
             steps_per_epoch=steps,
             validation_data=val_ds,
+            # known length: Keras otherwise warns "ran out of data" after every validation
+            validation_steps=-(-len(data.validation) // recipe.batch_size),
             epochs=recipe.epochs,
             callbacks=build_callbacks(
                 recipe,
                 run_dir,
                 images_per_epoch=steps * recipe.batch_size,
                 initial_best=_best_so_far(run_dir) if resumed else None,
+                validation=val_ds,
+                class_names=list(data.class_names),
             )
             + list(callbacks or []),
             class_weight=class_weight,

@@ -66,6 +66,7 @@ class Recipe:
     reduce_lr_factor: float = 0.2
     early_stopping_patience: int = 0  # > 0: stop when val_accuracy stalls; best weights restored
     histogram_freq: int = 0  # > 0: weight histograms in TensorBoard every N epochs
+    tensorboard_images: bool = False  # confusion matrix + Grad-CAM of val images each epoch
 
     # --- runtime --------------------------------------------------------------------------
     mixed_precision: bool = False  # mixed_float16 on GPU, mixed_bfloat16 on CPU

@@ -35,6 +35,10 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Write JSON to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2, default=_json_default)
