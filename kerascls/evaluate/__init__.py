@@ -5,6 +5,7 @@ from kerascls.evaluate.metrics import (
     evaluate_model,
     evaluate_predictions,
     predict_split,
+    traced_model,
 )
 
-__all__ = ["Report", "evaluate_model", "evaluate_predictions", "predict_split"]
+__all__ = ["Report", "evaluate_model", "evaluate_predictions", "predict_split", "traced_model"]

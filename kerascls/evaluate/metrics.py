@@ -101,11 +101,24 @@ def evaluate_predictions(
     )
 
 
+def traced_model(model):
+    """`model` in inference mode behind a tf.function, callable as `f(images, training=False)`.
+
+    `model.predict` sets up its machinery again on every call and a plain `model(x)` runs
+    eagerly; the traced graph is built once (twice with a last, smaller batch) and reused.
+    """
+    import tensorflow as tf
+
+    call = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    return lambda images, training=False: call(images)
+
+
 def predict_split(model, pipeline) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predicted probabilities over an evaluation pipeline, in pipeline order."""
+    infer = traced_model(model)
     labels, probs = [], []
     for images, batch_labels in pipeline:
-        probs.append(np.asarray(model(images, training=False)))
+        probs.append(np.asarray(infer(images)))
         batch_labels = np.asarray(batch_labels)
         labels.append(batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels)
     return np.concatenate(labels), np.concatenate(probs)

@@ -61,25 +61,13 @@ class Predictions:
         return float((self.predicted == self.labels).mean()) if len(self.labels) else 0.0
 
 
-def traced_model(model: Any) -> Any:
-    """`model` in inference mode behind a tf.function, callable as `f(images, training=False)`.
-
-    `model.predict` sets up its machinery again on every call and a plain `model(x)` runs
-    eagerly; the traced graph is built once (twice with a last, smaller batch) and reused.
-    """
-    import tensorflow as tf
-
-    call = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
-    return lambda images, training=False: call(images)
-
-
 def predict_split_fast(model: Any, split: Any, batch_size: int = 256) -> tuple[np.ndarray, ...]:
-    """(labels, probabilities) of a `kerascls.data.Split`, in its order, via `traced_model`."""
+    """(labels, probabilities) of a `kerascls.data.Split`, in its order."""
     from kerascls.data import make_pipeline
     from kerascls.evaluate import predict_split
 
     pipeline = make_pipeline(split, batch_size, training=False)
-    labels, probabilities = predict_split(traced_model(model), pipeline)
+    labels, probabilities = predict_split(model, pipeline)
     return labels.astype(np.int64), probabilities.astype(np.float32)
 
 

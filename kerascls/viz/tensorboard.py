@@ -117,8 +117,8 @@ class TensorBoardImages(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         import tensorflow as tf
 
+        from kerascls.evaluate import traced_model
         from kerascls.viz.explainers import make_explainer
-        from kerascls.viz.predictions import traced_model
 
         self._writer = tf.summary.create_file_writer(self.log_dir)
         self._take_examples()
