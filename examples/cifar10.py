@@ -43,13 +43,15 @@ RECIPE = Recipe(
     validation_size=5000,  # held out of the 50,000 training images, stratified
     batch_size=128,
     # Optimisation: SGD + Nesterov momentum, 2 epochs of linear warm-up to lr 0.1, then
-    # cosine decay to 0; weight decay 5e-4 (not on BatchNorm or biases); label smoothing.
+    # cosine decay to 0; label smoothing. Keras decays weights outside the momentum
+    # (w -= lr * wd * w), so 5e-3 here is the classic coupled L2 of 5e-4 with momentum 0.9
+    # (not on BatchNorm or biases).
     optimizer="sgd",
     lr=0.1,
     schedule="cosine",
-    weight_decay=5e-4,
+    weight_decay=5e-3,
     label_smoothing=0.1,
-    epochs=40,
+    epochs=60,
     # A guard, not the schedule: stop if validation accuracy stalls for 10 epochs, and
     # keep the best weights.
     early_stopping_patience=10,
