@@ -1,0 +1,77 @@
+"""Run any exported classifier the same way: `load_runner(path).predict(images)`.
+
+The format comes from the path: a .keras file, a SavedModel folder, .tflite, .onnx, or a
+TensorRT .engine/.plan. Every runner takes RGB pixels on the 0-255 scale (kerascls models
+standardize inside themselves) and returns float32 class probabilities; class names and
+precision come from the sidecar metadata that kerascls-export writes beside each file.
+
+Example:
+    >>> import numpy as np
+    >>> from kerascls.export.runners import load_runner
+    >>> runner = load_runner("logs/cifar10/run/exports/model_int8.tflite")  # doctest: +SKIP
+    >>> probabilities = runner.predict(np.zeros((8, *runner.input_size, 3)))  # doctest: +SKIP
+    >>> runner.class_names[probabilities[0].argmax()]                         # doctest: +SKIP
+    'cat'
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from kerascls.errors import ModelError
+from kerascls.export.runners.base import Runner
+
+# suffix -> (module, class); a folder is a SavedModel
+RUNNERS = {
+    ".keras": ("kerascls.export.runners.keras_runner", "KerasRunner"),
+    ".tflite": ("kerascls.export.runners.tflite_runner", "TFLiteRunner"),
+    ".onnx": ("kerascls.export.runners.onnx_runner", "ONNXRunner"),
+    ".engine": ("kerascls.export.runners.tensorrt_runner", "TensorRTRunner"),
+    ".plan": ("kerascls.export.runners.tensorrt_runner", "TensorRTRunner"),
+}
+SAVEDMODEL = ("kerascls.export.runners.savedmodel_runner", "SavedModelRunner")
+EXPECTED = "a .keras, .tflite, .onnx or .engine/.plan file, or a SavedModel folder"
+
+
+def runner_class(path: str | os.PathLike) -> type[Runner]:
+    """The Runner subclass for `path`, from its suffix (or folder-ness); nothing is loaded.
+
+    Raises:
+        ModelError: the path does not exist or has a suffix no runner knows.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model {path} does not exist; expected {EXPECTED}")
+    if path.is_dir():
+        module, name = SAVEDMODEL
+    elif path.suffix.lower() in RUNNERS:
+        module, name = RUNNERS[path.suffix.lower()]
+    else:
+        raise ModelError(f"cannot run {path}: unknown model format; expected {EXPECTED}")
+    return getattr(importlib.import_module(module), name)
+
+
+def load_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
+    """Load an exported (or .keras) model for inference.
+
+    Args:
+        path: the model file or SavedModel folder.
+        threads: CPU threads the runtime may use (default: the runtime's own choice,
+            all cores for TFLite).
+
+    Returns:
+        A `Runner`: `predict(images, batch_size=64)`, `predict_one(image)`, `class_names`,
+        `input_size`, `precision`, `format`.
+
+    Raises:
+        ModelError / KerasclsError: missing, unknown, corrupt, or a runtime that is not
+            installed here (TensorRT); the message is one line that says what to do.
+    """
+    if threads is not None and threads < 1:
+        raise ModelError(f"threads={threads} must be >= 1")
+    return runner_class(path)(path, threads=threads)
+
+
+__all__ = ["EXPECTED", "RUNNERS", "Runner", "load_runner", "runner_class"]
