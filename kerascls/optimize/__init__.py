@@ -1,0 +1,51 @@
+"""Compress a trained model: quantization-aware training, pruning, distillation.
+
+- `qat(run_or_model, epochs=2)`: fine-tune with fake quantization (tfmot) and export a
+  full-INT8 TFLite file checked against the QAT Keras model.
+- `prune(run_or_model, sparsity=0.5, epochs=2)`: magnitude pruning to a target sparsity
+  with a polynomial-decay schedule; per-layer sparsity and gzip sizes; optional INT8.
+- `distill(teacher_run, student="mobilenetv3_small", epochs=10)`: train a small student
+  on the teacher's temperature-softened logits (`Distiller`).
+
+Each returns a result whose `.save(logdir)` writes a new run folder that every kerascls
+command can use. tensorflow-model-optimization is imported only inside QAT and pruning:
+importing it sets TF_USE_LEGACY_KERAS=1 for the whole process.
+
+Example:
+    >>> from kerascls.optimize import qat
+    >>> run = qat("logs/cifar10/resnet20-20261122-101500", epochs=2).save()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> module that defines it (imported on first use: no TensorFlow at import)
+_LAZY = {
+    "qat": "kerascls.optimize.qat",
+    "quantize_aware": "kerascls.optimize.qat",
+    "QATResult": "kerascls.optimize.qat",
+    "prune": "kerascls.optimize.prune",
+    "PruneResult": "kerascls.optimize.prune",
+    "sparsity_report": "kerascls.optimize.prune",
+    "gzip_size": "kerascls.optimize.prune",
+    "distill": "kerascls.optimize.distill",
+    "Distiller": "kerascls.optimize.distill",
+    "DistillResult": "kerascls.optimize.distill",
+    "ModelRecipe": "kerascls.optimize.twin",
+    "tf_keras_twin": "kerascls.optimize.twin",
+    "copy_weights": "kerascls.optimize.twin",
+    "resolve_source": "kerascls.optimize.source",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kerascls.optimize' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

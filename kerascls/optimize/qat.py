@@ -1,0 +1,199 @@
+"""Quantization-aware training: fine-tune with fake quantization, export full-INT8 TFLite.
+
+Post-training INT8 quantization rounds a float model's weights and activations after the
+fact; quantization-aware training (QAT) lets the weights adapt to the rounding during a
+short fine-tuning, which usually recovers most of what post-training quantization loses.
+
+The path: the trained Keras 3 model -> its tf_keras twin (same layers and weights) ->
+tfmot's fake-quant model (with kerascls's QuantizeConfigs for standardize, hard-swish and
+squeeze-and-excitation) -> a few epochs of fine-tuning -> a full-INT8 TFLite file (int8
+input and output) checked against the QAT Keras model on the validation images. The
+fine-tuned weights are also copied back into a plain Keras 3 model (same layer order), so
+the result is an ordinary run that every kerascls command can use.
+
+Example:
+    >>> from kerascls.optimize import qat
+    >>> result = qat("logs/cifar10/resnet20-20261122-101500", epochs=2)  # doctest: +SKIP
+    >>> result.metrics["int8_accuracy"], result.metrics["top1_agreement"]  # doctest: +SKIP
+    (0.912, 0.995)
+    >>> run = result.save()  # a new run folder with best.keras and exports/model_int8.tflite
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascls.optimize.finetune import check_epochs, check_lr, fine_tune
+from kerascls.optimize.source import (
+    Source,
+    accuracy,
+    keras_predict,
+    predict_in_batches,
+    resolve_source,
+)
+from kerascls.optimize.twin import ModelRecipe, keras_model_like, tf_keras_twin
+
+INT8_FILE = "model_int8.tflite"
+
+
+def quantize_aware(model: Any, recipe: ModelRecipe | None = None) -> Any:
+    """The tf_keras fake-quant (QAT) model of a Keras 3 kerascls model, weights copied.
+
+    Args:
+        model: a Keras 3 model from `create_model` or a run.
+        recipe: how it was built (default: read off the model, registry default options).
+
+    Example:
+        >>> from kerascls.models import create_model
+        >>> model = create_model("mobilenetv3_small", 10, (32, 32, 3), alpha=0.5)
+        >>> qat_model = quantize_aware(model, ModelRecipe.from_model(model, {"alpha": 0.5}))
+        >>> qat_model.layers[1].name
+        'quantize_layer'
+    """
+    from kerascls.optimize.quantize_configs import quantize_tf_keras_model
+
+    return quantize_tf_keras_model(tf_keras_twin(model, recipe))
+
+
+def tflite_probabilities(data: bytes, images: np.ndarray) -> np.ndarray:
+    """Run a .tflite file's bytes on float 0-255 images with kerascls's TFLite runner."""
+    from kerascls.export.runners import load_runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(data)
+        return load_runner(path).predict(images)
+
+
+def agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """Top-1 agreement and max absolute probability difference of two prediction sets."""
+    return {
+        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+        "max_prob_diff": float(np.abs(reference - candidate).max()),
+    }
+
+
+@dataclass
+class QATResult:
+    """What `qat` produced.
+
+    Args:
+        source: what was quantized (run, recipe, data).
+        qat_model: the fine-tuned tf_keras fake-quant model.
+        keras_model: a Keras 3 float model holding the fine-tuned weights.
+        tflite: the full-INT8 TFLite file (int8 input and output), as bytes.
+        metrics: validation figures: float_accuracy (the model before QAT),
+            qat_accuracy (fake-quant Keras model), int8_accuracy (the TFLite file),
+            finetuned_float_accuracy (keras_model), top1_agreement and max_prob_diff
+            (TFLite vs the QAT Keras model), images.
+        settings: the fine-tuning settings, for run.json.
+
+    Example:
+        >>> result = qat(run, epochs=1)  # doctest: +SKIP
+        >>> result.save("logs").path     # doctest: +SKIP
+    """
+
+    source: Source
+    qat_model: Any
+    keras_model: Any
+    tflite: bytes
+    metrics: dict[str, float]
+    settings: dict[str, Any]
+
+    def save(self, logdir: str | os.PathLike = "logs") -> Any:
+        """Write a new run folder: best.keras (float, fine-tuned) and exports/model_int8.tflite."""
+        from kerascls.export.metadata import export_metadata
+        from kerascls.optimize.run_output import add_export, write_optimized_run
+
+        run = write_optimized_run(
+            self.source,
+            self.keras_model,
+            optimization={"method": "qat", **self.settings},
+            metrics=self.metrics,
+            suffix="qat",
+            logdir=logdir,
+        )
+        height, width = self.source.recipe.input_shape[:2]
+        metadata = export_metadata(
+            list(self.source.data.class_names),
+            (height, width),
+            fmt="tflite",
+            precision="int8",
+            input_dtype="int8",
+            output_dtype="int8",
+            source=str(run.path / "best.keras"),
+            quantization="quantization-aware training (tfmot)",
+        )
+        checks = {
+            "reference": "QAT Keras model (fake quantization)",
+            **{k: self.metrics[k] for k in ("top1_agreement", "max_prob_diff", "images")},
+            "accuracy": self.metrics["int8_accuracy"],
+            "reference_accuracy": self.metrics["qat_accuracy"],
+        }
+        add_export(run, INT8_FILE, self.tflite, metadata, checks)
+        return run
+
+
+def qat(
+    run_or_model: Any = None,
+    *,
+    epochs: int = 2,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    data: Any = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    verbose: int | str = 0,
+) -> QATResult:
+    """Quantization-aware fine-tuning of a trained model, and its full-INT8 TFLite file.
+
+    Args:
+        run_or_model: a run folder (path or `Run`), a Keras 3 kerascls model, or None for
+            the newest run under logs/.
+        epochs: fine-tuning epochs (1-5 usually suffice from a trained model).
+        lr: peak learning rate of the cosine schedule (SGD, momentum 0.9); about 1/100 of
+            the training rate.
+        batch_size: fine-tuning batch size.
+        data: the `ImageDataset` (required for a model; default for a run: its own).
+        model_kwargs: the model's builder options, for a model (not a run) built with
+            non-default ones.
+        verbose: Keras fit verbosity.
+
+    Returns:
+        A `QATResult`; `.save(logdir)` writes it as a new run folder.
+
+    Raises:
+        KerasclsError: a model tf_keras cannot rebuild (transfer models), bad arguments,
+            no run found, or a failed conversion.
+    """
+    from kerascls.export.tflite import convert_tflite
+
+    epochs, lr = check_epochs(epochs), check_lr(lr)
+    source = resolve_source(run_or_model, data=data, model_kwargs=model_kwargs)
+    qat_model = quantize_aware(source.model, source.recipe)
+    images, labels = source.validation_arrays()
+    float_accuracy = accuracy(keras_predict(source.model), images, labels)
+    fine_tune(qat_model, source, epochs=epochs, lr=lr, batch_size=batch_size, verbose=verbose)
+
+    tflite = convert_tflite(
+        qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
+    )
+    reference = predict_in_batches(qat_model, images)
+    int8 = tflite_probabilities(tflite, images)
+    keras_model = keras_model_like(qat_model, source.recipe)
+    metrics = {
+        "images": len(labels),
+        "float_accuracy": float_accuracy,
+        "qat_accuracy": float(np.mean(reference.argmax(1) == labels)),
+        "int8_accuracy": float(np.mean(int8.argmax(1) == labels)),
+        "finetuned_float_accuracy": accuracy(keras_predict(keras_model), images, labels),
+        **agreement(reference, int8),
+    }
+    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "tflite": INT8_FILE}
+    return QATResult(source, qat_model, keras_model, tflite, metrics, settings)

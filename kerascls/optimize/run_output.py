@@ -1,0 +1,140 @@
+"""Write the result of an optimization as a new, ordinary run folder.
+
+The new folder looks like any training run to the rest of kerascls: run.json with the
+fields every command reads (model, class names, input shape, normalization, dataset),
+a best.keras that `kerascls.models.load_model` opens, so kerascls-viz and kerascls-export
+work on it. It adds "optimized_from" (the parent run) and "optimization" (what was done
+and what it measured). Files an optimization exports itself (the QAT INT8 TFLite file) go
+to exports/ with the sidecar metadata every export gets and an entry in
+exports/manifest.json.
+
+Example:
+    >>> run = write_optimized_run(source, model, optimization={"method": "qat"},  # doctest: +SKIP
+    ...                           metrics={"accuracy": 0.91}, suffix="qat")
+    >>> run.info["optimized_from"]                                              # doctest: +SKIP
+    'logs/cifar10/resnet20-20261122-101500'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kerascls.train.run_folder import (
+    RUN_FILE,
+    Run,
+    default_run_name,
+    new_run_dir,
+    package_versions,
+    write_json_atomic,
+)
+
+MANIFEST = "manifest.json"
+
+
+def _save_keras_atomic(model: Any, path: Path) -> None:
+    """model.save to a temporary .keras name beside `path`, then rename."""
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_optimized_run(
+    source: Any,
+    model: Any,
+    *,
+    optimization: dict[str, Any],
+    metrics: dict[str, Any],
+    suffix: str,
+    logdir: str | os.PathLike = "logs",
+    model_recipe: Any = None,
+) -> Run:
+    """Create a new run folder holding `model` (Keras 3) as best.keras.
+
+    Args:
+        source: the `Source` that was optimized (its run, recipe and data).
+        model: the Keras 3 model to save.
+        optimization: what was done, e.g. `{"method": "qat", "epochs": 2, ...}`.
+        metrics: figures measured on the validation split (float and optimized accuracy).
+        suffix: appended to the run name, e.g. "qat" -> "resnet20-qat-20261122-101500".
+        logdir: root of the run folders.
+        model_recipe: the `ModelRecipe` of `model` when it is not the source's (a student).
+    """
+    recipe = model_recipe or source.recipe
+    parent = source.run
+    dataset_name = parent.path.parent.name if parent is not None else "optimized"
+    run_dir = new_run_dir(logdir, dataset_name, default_run_name(f"{recipe.name}-{suffix}"))
+    normalization = (
+        {"mean": list(recipe.mean), "std": list(recipe.std)} if recipe.mean is not None else None
+    )
+    info: dict[str, Any] = {
+        "created": time.time(),
+        "status": "finished",
+        "model": {
+            "name": recipe.name,
+            "kwargs": _jsonable(dict(recipe.kwargs)),
+            "params": int(model.count_params()),
+        },
+        "class_names": list(source.data.class_names),
+        "input_shape": list(recipe.input_shape),
+        "normalization": normalization,
+        "dataset": parent.info["dataset"] if parent is not None else source.data.source,
+        "optimized_from": str(parent.path) if parent is not None else None,
+        "optimization": optimization,
+        "metrics": {"validation": metrics},
+        "versions": package_versions(),
+    }
+    if parent is not None:
+        for key in ("split_sizes", "recipe"):
+            if key in parent.info:
+                info[key] = parent.info[key]
+    _save_keras_atomic(model, run_dir / "best.keras")
+    write_json_atomic(run_dir / RUN_FILE, info)
+    return Run(path=run_dir, info=info)
+
+
+def add_export(run: Run, filename: str, data: bytes, metadata: dict, checks: dict) -> Path:
+    """Write an exported file, its sidecar metadata and its manifest entry into exports/."""
+    from kerascls.export.metadata import write_metadata
+
+    exports = run.path / "exports"
+    exports.mkdir(exist_ok=True)
+    path = exports / filename
+    write_bytes_atomic(path, data)
+    write_metadata(path, metadata)
+    manifest_path = exports / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    entries = [e for e in manifest.get("exports", []) if e.get("file") != filename]
+    entries.append(
+        {
+            "file": filename,
+            "format": metadata.get("format"),
+            "precision": metadata.get("precision"),
+            "bytes": len(data),
+            "source": metadata.get("source"),
+            "checks": checks,
+        }
+    )
+    manifest["exports"] = entries
+    write_json_atomic(manifest_path, manifest)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples (e.g. filters=(8, 16)) as lists, as run.json stores them from a recipe."""
+    return json.loads(json.dumps(value, default=list))

@@ -1,0 +1,162 @@
+"""What an optimization starts from: a run folder or a model, with its data.
+
+`resolve_source(run_or_model, data=...)` turns either into a `Source`: the trained Keras 3
+model, the `ModelRecipe` that rebuilds it (for its tf_keras twin), the data to fine-tune
+and evaluate on, and the run it came from (None for a bare model). It also holds the few
+data helpers QAT, pruning and distillation share: pipelines, calibration images, the
+validation arrays and accuracy.
+
+Example:
+    >>> from kerascls.optimize.source import resolve_source
+    >>> source = resolve_source("logs/cifar10/resnet20-20261122-101500")  # doctest: +SKIP
+    >>> source.recipe.name, source.data.class_names[:2]                    # doctest: +SKIP
+    ('resnet20', ('airplane', 'automobile'))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascls.errors import KerasclsError
+from kerascls.optimize.twin import ModelRecipe
+
+
+@dataclass
+class Source:
+    """A trained model to optimize and everything needed to fine-tune it.
+
+    Args:
+        model: the trained Keras 3 model.
+        recipe: how to rebuild it (registry name, shapes, statistics, options).
+        data: an `ImageDataset` with train and validation splits.
+        run: the run folder it came from, or None.
+        augment: augmentation for fine-tuning (the run's recipe's, else "none").
+    """
+
+    model: Any
+    recipe: ModelRecipe
+    data: Any
+    run: Any = None
+    augment: Any = "none"
+
+    def train_pipeline(self, batch_size: int, seed: int = 0) -> Any:
+        """Shuffled, augmented training batches with one-hot labels."""
+        from kerascls.data import make_pipeline
+
+        return make_pipeline(
+            self.data.train,
+            batch_size,
+            training=True,
+            augment=self.augment,
+            seed=seed,
+            one_hot=True,
+        )
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return max(-(-len(self.data.train) // batch_size), 1)
+
+    def validation_arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Validation images (float32, 0-255) and labels, in order; the first `limit`."""
+        from kerascls.data import make_pipeline
+
+        split = self.data.validation
+        if limit is not None and limit < len(split):
+            split = split.subset(np.arange(limit))
+        images, labels = [], []
+        for x, y in make_pipeline(split, 256, training=False).as_numpy_iterator():
+            images.append(x)
+            labels.append(y)
+        return np.concatenate(images).astype(np.float32), np.concatenate(labels)
+
+    def calibration_images(self, count: int = 256, seed: int = 0) -> np.ndarray:
+        """`count` training images (float32, 0-255) drawn evenly from every class."""
+        from kerascls.data import make_pipeline
+
+        labels = self.data.train.labels
+        rng = np.random.default_rng(seed)
+        per_class = max(1, count // self.data.num_classes)
+        picks = [
+            rng.permutation(np.flatnonzero(labels == c))[:per_class]
+            for c in range(self.data.num_classes)
+        ]
+        split = self.data.train.subset(np.sort(np.concatenate(picks)))
+        batches = make_pipeline(split, 256, training=False).as_numpy_iterator()
+        return np.concatenate([x for x, _ in batches]).astype(np.float32)
+
+
+def resolve_source(
+    run_or_model: Any,
+    *,
+    data: Any = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    logdir: str | os.PathLike = "logs",
+) -> Source:
+    """Open what to optimize: a `Run`, a run folder path, a Keras 3 model, or None (newest run).
+
+    Args:
+        run_or_model: a `kerascls.train.Run`, a run folder, a Keras 3 kerascls model, or
+            None for the newest run under `logdir`.
+        data: an `ImageDataset` with train and validation splits; required for a model,
+            optional for a run (default: the run's own dataset, re-opened from run.json).
+        model_kwargs: the model's builder options, for a model built with non-default ones
+            (a run records its own).
+        logdir: where to look for the newest run.
+
+    Raises:
+        KerasclsError: no run found, a model given without data, or data without a
+            validation split.
+    """
+    from kerascls.train import Run, load_run
+
+    if run_or_model is None or isinstance(run_or_model, str | os.PathLike | Path):
+        run_or_model = load_run(run_or_model, logdir=logdir)
+    if isinstance(run_or_model, Run):
+        run = run_or_model
+        recipe = ModelRecipe.from_run(run)
+        model = run.load_model()
+        data = data if data is not None else run.dataset()
+        augment = (run.info.get("recipe") or {}).get("augment", "none")
+    else:
+        if not hasattr(run_or_model, "get_layer"):
+            raise KerasclsError(
+                f"expected a run folder, a Run or a Keras model; got {type(run_or_model).__name__}"
+            )
+        run, model, augment = None, run_or_model, "none"
+        recipe = ModelRecipe.from_model(model, model_kwargs)
+        if data is None:
+            raise KerasclsError(
+                "optimizing a bare model needs its data: pass data=ImageDataset (e.g. from "
+                "kerascls.data.from_arrays or load_image_folder), or give a run folder"
+            )
+    if data.validation is None or len(data.validation) == 0:
+        raise KerasclsError("optimizing needs a validation split to measure the result on")
+    return Source(model=model, recipe=recipe, data=data, run=run, augment=augment)
+
+
+def predict_in_batches(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities of a Keras 3 or tf_keras model in inference mode, batch by batch."""
+    return np.concatenate(
+        [
+            np.asarray(model(images[i : i + batch_size], training=False))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def accuracy(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: Any) -> float:
+    """Top-1 accuracy of `predict` (images -> probabilities), in batches of 256."""
+    predictions = np.concatenate(
+        [np.argmax(predict(images[i : i + 256]), axis=1) for i in range(0, len(images), 256)]
+    )
+    return float(np.mean(predictions == np.asarray(labels)))
+
+
+def keras_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A batch predictor for a Keras 3 or tf_keras model (inference mode, no `predict`)."""
+    return lambda x: np.asarray(model(x, training=False))
