@@ -125,8 +125,8 @@ def _tuple(values: Any) -> tuple[float, ...] | None:
     return None if values is None else tuple(float(v) for v in values)
 
 
-def _layer_values(layer: Any) -> tuple[str, list[np.ndarray]]:
-    """The original name and weight values of a layer, seen through tfmot's wrappers.
+def _layer_variables(layer: Any) -> tuple[str, list[Any]]:
+    """The original name and weight variables of a layer, seen through tfmot's wrappers.
 
     A QuantizeWrapper takes the quantized kernel out of the inner layer's own weight list,
     so the inner layer cannot be asked; the wrapper's weights are the inner layer's (in
@@ -135,40 +135,41 @@ def _layer_values(layer: Any) -> tuple[str, list[np.ndarray]]:
     """
     inner = getattr(layer, "layer", None)
     if inner is None or not any(layer.name.startswith(p) for p in WRAPPER_PREFIXES):
-        return layer.name, layer.get_weights()
+        return layer.name, list(layer.weights)
     own = f"{layer.name}/"
-    values = [w.numpy() for w in layer.weights if not w.name.startswith(own)]
-    return inner.name, values
+    return inner.name, [w for w in layer.weights if not w.name.startswith(own)]
 
 
 def copy_weights(source: Any, target: Any) -> None:
     """Copy every layer's weights from `source` to the same-named layer of `target`.
 
-    Works across Keras 3 and tf_keras and through tfmot's wrappers (their own quantizer and
-    mask variables are left out). Both must be the same architecture.
+    Works across Keras 3 and tf_keras and through tfmot's wrappers on either side (their
+    own quantizer and mask variables are left alone). Both must be the same architecture.
 
     Raises:
         ModelError: a layer of `target` with weights is missing from `source`, or holds
             weights of other shapes (the two were built with different options).
     """
-    sources = dict(_layer_values(layer) for layer in source.layers)
+    sources = dict(_layer_variables(layer) for layer in source.layers)
     for layer in target.layers:
-        if not layer.weights:
+        name, variables = _layer_variables(layer)
+        if not variables:
             continue
-        values = sources.get(layer.name)
+        values = sources.get(name)
         if values is None:
             raise ModelError(
-                f"cannot copy weights: {source.name!r} has no layer {layer.name!r}; the two "
+                f"cannot copy weights: {source.name!r} has no layer {name!r}; the two "
                 "models are not the same architecture"
             )
-        shapes = [tuple(w.shape) for w in layer.get_weights()]
-        if [tuple(v.shape) for v in values] != shapes:
+        got = [tuple(v.shape) for v in values]
+        want = [tuple(v.shape) for v in variables]
+        if got != want:
             raise ModelError(
-                f"cannot copy weights of layer {layer.name!r}: shapes "
-                f"{[tuple(v.shape) for v in values]} vs {shapes}; was the model built with "
-                "other options (model_kwargs) than the ones given?"
+                f"cannot copy weights of layer {name!r}: shapes {got} vs {want}; was the "
+                "model built with other options (model_kwargs) than the ones given?"
             )
-        layer.set_weights(values)
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(np.asarray(value))
 
 
 def tf_keras_twin(model: Any, recipe: ModelRecipe | None = None) -> Any:

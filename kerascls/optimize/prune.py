@@ -1,0 +1,292 @@
+"""Magnitude pruning: zero the smallest weights, fine-tune, and measure what it saves.
+
+tfmot's `prune_low_magnitude` wraps every Conv2D, DepthwiseConv2D and Dense layer of the
+tf_keras twin; a `PolynomialDecay` schedule raises each layer's share of zeroed kernel
+weights from 0 to the target over the first three quarters of the fine-tuning, so the last
+quarter trains the surviving weights at the final sparsity. The wrappers are then stripped
+and the weights copied back into a plain Keras 3 model.
+
+Zeros do not make a dense file smaller; they make it compress. The figures reported are
+therefore gzip (level 9) sizes of the weights as Keras 3 writes them
+(`model.save_weights("*.weights.h5")`, HDF5, uncompressed inside), before and after, and
+of the post-training full-INT8 TFLite file of the pruned model (int8 rounding keeps zeros
+zero), so pruning and quantization combine.
+
+Example:
+    >>> from kerascls.optimize import prune
+    >>> result = prune("logs/cifar10/resnet20-20261122-101500", sparsity=0.5)  # doctest: +SKIP
+    >>> result.metrics["sparsity"], result.metrics["gzip_ratio"]                # doctest: +SKIP
+    (0.5, 1.9)
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascls.errors import KerasclsError
+from kerascls.optimize.finetune import check_epochs, check_lr, fine_tune
+from kerascls.optimize.source import (
+    Source,
+    accuracy,
+    keras_predict,
+    predict_in_batches,
+    resolve_source,
+)
+from kerascls.optimize.twin import keras_model_like, tf_keras_twin
+
+PRUNED_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
+INT8_FILE = "model_int8.tflite"
+
+
+def check_sparsity(sparsity: Any) -> float:
+    if isinstance(sparsity, bool) or not isinstance(sparsity, int | float) or not 0 < sparsity < 1:
+        raise KerasclsError(
+            f"sparsity must be a fraction strictly between 0 and 1 (e.g. 0.5 for 50%), "
+            f"got {sparsity!r}"
+        )
+    return float(sparsity)
+
+
+def pruning_schedule(sparsity: float, total_steps: int) -> Any:
+    """PolynomialDecay from 0 to `sparsity`, reached at an update step 3/4 of the way in."""
+    import tensorflow_model_optimization as tfmot
+
+    frequency = max(1, total_steps // 20)
+    # The last mask update must fall on end_step, or the final sparsity is never applied.
+    end_step = max(frequency, (int(total_steps * 0.75) // frequency) * frequency)
+    return tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=0.0,
+        final_sparsity=sparsity,
+        begin_step=0,
+        end_step=end_step,
+        frequency=frequency,
+    )
+
+
+def prunable(model: Any, schedule: Any) -> Any:
+    """A copy of a tf_keras model with its Conv2D/DepthwiseConv2D/Dense layers wrapped."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    def wrap(layer: Any) -> Any:
+        if type(layer).__name__ in PRUNED_LAYERS:
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer.__class__.from_config(layer.get_config())
+
+    pruned = tf_keras.models.clone_model(model, clone_function=wrap)
+    # clone_model builds fresh layers; the wrappers' own variables (masks, thresholds)
+    # keep their initial values because copy_weights skips them.
+    from kerascls.optimize.twin import copy_weights
+
+    copy_weights(model, pruned)
+    return pruned
+
+
+def sparsity_report(model: Any) -> dict[str, Any]:
+    """Share of exactly-zero kernel weights per pruned layer type, and over all of them.
+
+    Args:
+        model: a Keras 3 or tf_keras model (unwrapped).
+
+    Returns:
+        `{"layers": {name: fraction}, "sparsity": zeros / kernel weights of those layers,
+        "weights_sparsity": zeros / all weights of the model}`.
+
+    Example:
+        >>> from kerascls.models import create_model
+        >>> sparsity_report(create_model("cnn", 3, (16, 16, 3)))["sparsity"]
+        0.0
+    """
+    layers, zeros, total = {}, 0, 0
+    for layer in model.layers:
+        if type(layer).__name__ not in PRUNED_LAYERS:
+            continue
+        kernel = np.asarray(layer.get_weights()[0])
+        layers[layer.name] = round(float(np.mean(kernel == 0)), 4)
+        zeros += int(np.sum(kernel == 0))
+        total += kernel.size
+    all_weights = [np.asarray(w) for w in model.get_weights()]
+    all_zeros = sum(int(np.sum(w == 0)) for w in all_weights)
+    return {
+        "layers": layers,
+        "sparsity": zeros / total if total else 0.0,
+        "weights_sparsity": all_zeros / sum(w.size for w in all_weights),
+    }
+
+
+def gzip_size(data: bytes | str | os.PathLike) -> int:
+    """Bytes of `data` (or of the file at that path) after gzip at level 9."""
+    if not isinstance(data, bytes):
+        data = Path(data).read_bytes()
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def weights_h5_bytes(model: Any) -> bytes:
+    """A Keras 3 model's weights as `save_weights` writes them (.weights.h5)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.weights.h5"
+        model.save_weights(path)
+        return path.read_bytes()
+
+
+@dataclass
+class PruneResult:
+    """What `prune` produced.
+
+    Args:
+        source: what was pruned.
+        keras_model: the pruned Keras 3 model (wrappers stripped, zeros in its kernels).
+        tflite: the post-training full-INT8 TFLite file of the pruned model, or None.
+        metrics: float_accuracy, pruned_accuracy, target_sparsity, sparsity,
+            weights_sparsity, layers (per-layer sparsity), gzip sizes of the weights
+            (.weights.h5) before/after and their ratio, and, with INT8, int8_accuracy,
+            int8_bytes, int8_gzip_bytes, top1_agreement and max_prob_diff (vs the pruned
+            Keras model).
+        settings: the fine-tuning settings, for run.json.
+
+    Example:
+        >>> result = prune(run, sparsity=0.5, epochs=2)  # doctest: +SKIP
+        >>> result.save("logs").path                     # doctest: +SKIP
+    """
+
+    source: Source
+    keras_model: Any
+    tflite: bytes | None
+    metrics: dict[str, Any]
+    settings: dict[str, Any]
+
+    def save(self, logdir: str | os.PathLike = "logs") -> Any:
+        """Write a new run folder: best.keras (pruned) and, with INT8, exports/model_int8.tflite."""
+        from kerascls.export.metadata import export_metadata
+        from kerascls.optimize.run_output import add_export, write_optimized_run
+
+        percent = round(self.settings["sparsity"] * 100)
+        run = write_optimized_run(
+            self.source,
+            self.keras_model,
+            optimization={"method": "prune", **self.settings},
+            metrics=self.metrics,
+            suffix=f"pruned{percent}",
+            logdir=logdir,
+        )
+        if self.tflite is not None:
+            metadata = export_metadata(
+                list(self.source.data.class_names),
+                tuple(self.source.recipe.input_shape[:2]),
+                fmt="tflite",
+                precision="int8",
+                input_dtype="int8",
+                output_dtype="int8",
+                source=str(run.path / "best.keras"),
+                quantization=f"post-training INT8 of a {percent}% pruned model",
+            )
+            checks = {
+                "reference": "pruned Keras model (float)",
+                "top1_agreement": self.metrics["top1_agreement"],
+                "max_prob_diff": self.metrics["max_prob_diff"],
+                "images": self.metrics["images"],
+                "accuracy": self.metrics["int8_accuracy"],
+                "reference_accuracy": self.metrics["pruned_accuracy"],
+            }
+            add_export(run, INT8_FILE, self.tflite, metadata, checks)
+        return run
+
+
+def prune(
+    run_or_model: Any = None,
+    *,
+    sparsity: float = 0.5,
+    epochs: int = 2,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    int8: bool = True,
+    data: Any = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    verbose: int | str = 0,
+) -> PruneResult:
+    """Prune a trained model to `sparsity` by weight magnitude while fine-tuning it.
+
+    Args:
+        run_or_model: a run folder (path or `Run`), a Keras 3 kerascls model, or None for
+            the newest run under logs/.
+        sparsity: target fraction of zero weights in every Conv2D, DepthwiseConv2D and
+            Dense kernel, strictly between 0 and 1 (0.5-0.8 is the useful range).
+        epochs: fine-tuning epochs; the sparsity ramps up over the first 3/4 of them.
+        lr: peak learning rate of the cosine schedule (SGD, momentum 0.9).
+        batch_size: fine-tuning batch size.
+        int8: also convert the pruned model to full-INT8 TFLite (post-training).
+        data: the `ImageDataset` (required for a model; default for a run: its own).
+        model_kwargs: builder options of a model (not a run) built with non-default ones.
+        verbose: Keras fit verbosity.
+
+    Returns:
+        A `PruneResult`; `.save(logdir)` writes it as a new run folder.
+
+    Raises:
+        KerasclsError: a sparsity outside (0, 1), a model tf_keras cannot rebuild, no run.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    sparsity = check_sparsity(sparsity)
+    epochs, lr = check_epochs(epochs), check_lr(lr)
+    source = resolve_source(run_or_model, data=data, model_kwargs=model_kwargs)
+    total_steps = source.steps_per_epoch(batch_size) * epochs
+    wrapped = prunable(
+        tf_keras_twin(source.model, source.recipe), pruning_schedule(sparsity, total_steps)
+    )
+    fine_tune(
+        wrapped,
+        source,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        verbose=verbose,
+    )
+    pruned = keras_model_like(tfmot.sparsity.keras.strip_pruning(wrapped), source.recipe)
+
+    images, labels = source.validation_arrays()
+    before = gzip_size(weights_h5_bytes(source.model))
+    after = gzip_size(weights_h5_bytes(pruned))
+    metrics: dict[str, Any] = {
+        "images": len(labels),
+        "float_accuracy": accuracy(keras_predict(source.model), images, labels),
+        "pruned_accuracy": accuracy(keras_predict(pruned), images, labels),
+        "target_sparsity": sparsity,
+        **sparsity_report(pruned),
+        "gzip_file": "Keras 3 save_weights .weights.h5, gzip -9",
+        "gzip_bytes_before": before,
+        "gzip_bytes_after": after,
+        "gzip_ratio": before / after,
+    }
+    tflite = None
+    if int8:
+        from kerascls.export.tflite import convert_tflite
+        from kerascls.optimize.qat import agreement, tflite_probabilities
+
+        tflite = convert_tflite(pruned, "int8", calibration=source.calibration_images(256))
+        probabilities = tflite_probabilities(tflite, images)
+        metrics.update(
+            int8_accuracy=float(np.mean(probabilities.argmax(1) == labels)),
+            int8_bytes=len(tflite),
+            int8_gzip_bytes=gzip_size(tflite),
+            **agreement(predict_in_batches(pruned, images), probabilities),
+        )
+    settings = {
+        "sparsity": sparsity,
+        "schedule": "PolynomialDecay 0 -> sparsity over the first 3/4 of the steps",
+        "layers": list(PRUNED_LAYERS),
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "int8": "post-training full INT8" if int8 else None,
+    }
+    return PruneResult(source, pruned, tflite, metrics, settings)
