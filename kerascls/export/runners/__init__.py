@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kerascls.errors import ModelError
 from kerascls.export.runners.base import Runner
+from kerascls.export.runners.files import FileFailure, FilePrediction, predict_files
 
 # suffix -> (module, class); a folder is a SavedModel
 RUNNERS = {
@@ -74,4 +75,13 @@ def load_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
     return runner_class(path)(path, threads=threads)
 
 
-__all__ = ["EXPECTED", "RUNNERS", "Runner", "load_runner", "runner_class"]
+__all__ = [
+    "EXPECTED",
+    "RUNNERS",
+    "FileFailure",
+    "FilePrediction",
+    "Runner",
+    "load_runner",
+    "predict_files",
+    "runner_class",
+]

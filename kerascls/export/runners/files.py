@@ -1,0 +1,105 @@
+"""Predict image files with any runner: read, resize as in training, batch, rank classes.
+
+Unreadable files do not stop the others: each is returned as a failure with its reason.
+
+Example:
+    >>> from kerascls.export.runners import load_runner, predict_files
+    >>> runner = load_runner("logs/cifar10/run/exports/model_int8.tflite")      # doctest: +SKIP
+    >>> predictions, failures = predict_files(runner, ["photos/"], top_k=3)     # doctest: +SKIP
+    >>> predictions[0].top_k                                                     # doctest: +SKIP
+    [('cat', 0.91), ('dog', 0.06), ('deer', 0.01)]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kerascls.errors import DataError, KerasclsError
+from kerascls.export.runners.base import Runner
+
+
+@dataclass(frozen=True)
+class FilePrediction:
+    """One image file's probabilities and its top classes (name, probability), best first."""
+
+    path: Path
+    probabilities: np.ndarray
+    top_k: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """An image file that could not be read, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+def class_names_or_numbers(names: Sequence[str] | None, num_classes: int) -> list[str]:
+    """`names` when given, else "class_0", "class_1", ...; a count mismatch is an error."""
+    if names is None:
+        return [f"class_{i}" for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise KerasclsError(
+            f"the model predicts {num_classes} classes but {len(names)} class names were "
+            "given; pass the run the model came from (--run)"
+        )
+    return list(names)
+
+
+def predict_files(
+    runner: Runner,
+    paths: Iterable[str | os.PathLike],
+    *,
+    class_names: Sequence[str] | None = None,
+    top_k: int = 3,
+    batch_size: int = 64,
+) -> tuple[list[FilePrediction], list[FileFailure]]:
+    """Predict every image in `paths` (files, and folders searched recursively).
+
+    Args:
+        runner: from `load_runner`.
+        paths: image files and/or folders.
+        class_names: names of the classes; default: the runner's, else "class_<i>".
+        top_k: classes to rank per image (at most the number of classes).
+        batch_size: images read and predicted at a time (bounds memory).
+
+    Returns:
+        (predictions in file order, failures in file order).
+
+    Raises:
+        DataError: a path does not exist, a folder holds no images, or no image could
+            be read at all.
+    """
+    from kerascls.viz.images import find_images, load_image
+
+    names = class_names_or_numbers(class_names or runner.class_names, runner.num_classes)
+    k = max(1, min(top_k, runner.num_classes))
+    files = find_images(paths)
+    predictions: list[FilePrediction] = []
+    failures: list[FileFailure] = []
+    for start in range(0, len(files), batch_size):
+        read, pixels = [], []
+        for path in files[start : start + batch_size]:
+            try:
+                pixels.append(load_image(path, runner.input_size).pixels)
+                read.append(path)
+            except DataError as err:
+                failures.append(FileFailure(path, str(err)))
+        if not read:
+            continue
+        probabilities = runner.predict(np.stack(pixels), batch_size=batch_size)
+        for path, row in zip(read, probabilities, strict=True):
+            order = np.argsort(-row, kind="stable")[:k]
+            ranked = [(names[i], float(row[i])) for i in order]
+            predictions.append(FilePrediction(path, row, ranked))
+    if not predictions:
+        raise DataError(
+            f"none of the {len(files)} image file(s) could be read; the first: {failures[0].reason}"
+        )
+    return predictions, failures
