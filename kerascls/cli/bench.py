@@ -58,6 +58,11 @@ def _main(argv: list[str] | None) -> int:
 
     from kerascls.errors import KerasclsError
     from kerascls.export.bench import BENCHMARK_FILE, benchmark_run, format_table, write_csv
+
+    if args.threads:  # before TensorFlow runs anything: its thread pools are fixed then
+        from kerascls.export.runners.keras_runner import limit_tensorflow_threads
+
+        limit_tensorflow_threads(args.threads)
     from kerascls.train import load_run
 
     run = load_run(args.run, logdir=args.logdir)

@@ -131,6 +131,10 @@ def _main(argv: list[str] | None) -> int:
     from kerascls.export.runners.files import class_names_or_numbers
     from kerascls.viz.images import find_images
 
+    if args.threads:  # before TensorFlow runs anything: its thread pools are fixed then
+        from kerascls.export.runners.keras_runner import limit_tensorflow_threads
+
+        limit_tensorflow_threads(args.threads)
     find_images(args.images)  # a mistyped path fails before the model is loaded
     model, run = _model_and_run(args)
     runner = load_runner(model, threads=args.threads)

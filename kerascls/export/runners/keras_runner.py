@@ -6,11 +6,14 @@ project's CPU, against ~2.7 ms for a traced function), which would swamp batch-1
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
 
 from kerascls.export.runners.base import Runner
+
+logger = logging.getLogger(__name__)
 
 
 class KerasRunner(Runner):
@@ -31,7 +34,7 @@ class KerasRunner(Runner):
         from kerascls.models import load_model
 
         if threads:
-            _limit_tensorflow_threads(threads)
+            limit_tensorflow_threads(threads)
         model = load_model(self.path, compile=False)
         self.model = model
         self._set_io(tuple(model.inputs[0].shape), tuple(model.outputs[0].shape))
@@ -46,12 +49,21 @@ class KerasRunner(Runner):
         return self._call(batch).numpy()
 
 
-def _limit_tensorflow_threads(threads: int) -> None:
-    """Ask TensorFlow for `threads` threads; it can only be told before it starts its pools."""
+def limit_tensorflow_threads(threads: int) -> None:
+    """Ask TensorFlow for `threads` intra-op threads.
+
+    TensorFlow fixes its thread pools when it first runs an op, so this works only before
+    that; commands call it first thing. Later it warns (once the pools differ) instead.
+    """
     import tensorflow as tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
-        pass  # TensorFlow already ran something in this process: its pools are fixed now
+        if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+            logger.warning(
+                "TensorFlow is already running in this process with its own thread pools; "
+                "threads=%d does not apply to Keras/SavedModel models here",
+                threads,
+            )

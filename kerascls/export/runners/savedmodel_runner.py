@@ -13,7 +13,7 @@ import numpy as np
 
 from kerascls.errors import ModelError
 from kerascls.export.runners.base import Runner, first_line
-from kerascls.export.runners.keras_runner import _limit_tensorflow_threads
+from kerascls.export.runners.keras_runner import limit_tensorflow_threads
 
 SIGNATURE = "serving_default"
 
@@ -34,7 +34,7 @@ class SavedModelRunner(Runner):
         import tensorflow as tf
 
         if threads:
-            _limit_tensorflow_threads(threads)
+            limit_tensorflow_threads(threads)
         if not (self.path / "saved_model.pb").is_file():
             raise ModelError(
                 f"folder {self.path} is not a SavedModel (no saved_model.pb in it); expected "
