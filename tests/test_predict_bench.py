@@ -64,6 +64,8 @@ def run(tmp_path_factory) -> Run:
     (exports / "model.engine").write_bytes(b"\0" * 64)  # built on a GPU machine, say
     listed = ["model_float32.tflite", "model_int8.tflite", "model.onnx", "saved_model"]
     entries = [{"format": "x", "path": f"exports/{name}"} for name in [*listed, "model.engine"]]
+    (exports / "broken.onnx").write_text("an export that failed half-way")
+    entries.append({"format": "onnx", "path": "exports/broken.onnx", "status": "error"})
     (exports / "manifest.json").write_text(json.dumps({"exports": entries}))
     return run
 

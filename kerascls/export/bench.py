@@ -78,6 +78,9 @@ def run_model_files(run: Any) -> list[Path]:
             if not isinstance(entry, dict) or not entry.get("path"):
                 logger.warning("%s has an entry without a path: %s; skipped", manifest, entry)
                 continue
+            if entry.get("status") == "error":  # the export itself failed: nothing to time
+                logger.warning("%s: the export of %s failed; skipped", manifest, entry["path"])
+                continue
             path = Path(run.path) / entry["path"]
             if path.exists():
                 files.append(path)
