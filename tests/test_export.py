@@ -1,0 +1,219 @@
+"""kerascls-export end to end on a small trained run: every CPU format is exported,
+verified against Keras, described by a sidecar and a manifest, and predicted with."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kerascls.cli.export import main as export_main
+from kerascls.errors import KerasclsError
+from kerascls.export import ExportOptions, export_model, plan_exports
+from kerascls.export.metadata import read_metadata
+from kerascls.export.runners import load_runner
+from kerascls.train import Recipe, fit, load_run
+
+SIZE = 16
+CLASSES = ("blue", "green", "red")  # sorted, as folder names are
+
+
+def write_colour_folder(root: Path, per_class: int = 36, seed: int = 0) -> Path:
+    """An image folder of three colour classes (PNG files) that a tiny CNN learns."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label, name in enumerate(CLASSES):
+        folder = root / "train" / name
+        folder.mkdir(parents=True)
+        channel = {"red": 0, "green": 1, "blue": 2}[name]
+        for i in range(per_class):
+            pixels = rng.integers(0, 110, size=(SIZE, SIZE, 3))
+            pixels[..., channel] += 140
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{label}_{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("export")
+    data_dir = write_colour_folder(tmp / "colours")
+    recipe = Recipe(
+        data_dir=str(data_dir),
+        validation_size=0.25,
+        model="cnn",
+        model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        augment="none",
+        logdir=str(tmp / "logs"),
+        run_name="tiny",
+    )
+    return fit(recipe, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def manifest(run):
+    plan = plan_exports(["savedmodel", "tflite", "onnx"], ["float32", "fp16", "dynamic", "int8"])
+    return export_model(run, plan, options=ExportOptions(calibration_images=30, max_drop=5.0))
+
+
+def test_the_plan_gives_each_format_the_precisions_it_supports():
+    plan = plan_exports(["savedmodel", "tflite", "onnx"], ["fp16", "int8"])
+    assert plan == [
+        ("savedmodel", "float32"),
+        ("tflite", "fp16"),
+        ("tflite", "int8"),
+        ("onnx", "int8"),
+    ]
+    with pytest.raises(KerasclsError, match="choose at least one format"):
+        plan_exports([], ["int8"])
+
+
+def test_every_cpu_format_exports_and_matches_keras(run, manifest):
+    entries = {(e["format"], e["precision"]): e for e in manifest.entries}
+    assert set(entries) == {
+        ("savedmodel", "float32"),
+        ("tflite", "float32"),
+        ("tflite", "fp16"),
+        ("tflite", "dynamic"),
+        ("tflite", "int8"),
+        ("onnx", "float32"),
+        ("onnx", "int8"),
+    }
+    assert manifest.keras["accuracy"] >= 0.9, "the tiny model should have learnt the colours"
+    for (fmt, precision), entry in entries.items():
+        assert entry["status"] == "passed", (fmt, precision, entry)
+        checks = entry["checks"]
+        assert checks["images"] == manifest.keras["images"] > 0
+        if precision in ("float32",):
+            assert checks["max_abs_diff"] < 1e-4, (fmt, checks)
+        if precision == "fp16":
+            assert checks["max_abs_diff"] < 1e-2
+        assert checks["top1_agreement"] >= 0.95, (fmt, precision, checks)
+        assert (run.path / entry["path"]).exists()
+        assert entry["size_bytes"] > 0
+    # INT8 stores one byte per weight where float32 takes four.
+    ratio = entries["tflite", "int8"]["size_bytes"] / entries["tflite", "float32"]["size_bytes"]
+    assert ratio < 0.8  # a tiny model: the graph itself is a good part of the file
+
+
+def test_manifest_and_sidecars_describe_each_file(run, manifest):
+    written = json.loads((run.path / "exports" / "manifest.json").read_text())
+    assert len(written["exports"]) == len(manifest.entries)
+    assert written["keras"]["accuracy"] == manifest.keras["accuracy"]
+    for entry in manifest.entries:
+        meta = read_metadata(run.path / entry["path"])
+        assert meta["class_names"] == list(CLASSES)
+        assert meta["input_size"] == [SIZE, SIZE]
+        assert meta["precision"] == entry["precision"]
+    int8 = read_metadata(run.path / "exports" / "model_int8.tflite")
+    assert (int8["input_dtype"], int8["output_dtype"]) == ("int8", "int8")
+
+
+def test_int8_tflite_takes_int8_and_predicts_like_keras(run, manifest):
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = run.path / "exports" / "model_int8.tflite"
+    interpreter = Interpreter(str(path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    runner = load_runner(path)
+    keras_runner = load_runner(run.checkpoint("best"))
+    images = np.stack(
+        [np.full((SIZE, SIZE, 3), 40.0, np.float32) + np.eye(3)[c] * 200 for c in (2, 1, 0)]
+    )
+    assert runner.predict(images).argmax(1).tolist() == [0, 1, 2]  # blue, green, red
+    np.testing.assert_allclose(runner.predict(images), keras_runner.predict(images), atol=0.05)
+
+
+def test_cli_tflite_int8_with_no_arguments_uses_the_newest_run(run, tmp_path, capsys):
+    logdir = run.path.parent.parent
+    code = export_main(["--tflite", "--int8", "--logdir", str(logdir), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "tflite" in out and "passed" in out
+    assert (tmp_path / "model_int8.tflite").exists()
+    assert (tmp_path / "model_int8.tflite.json").exists()
+
+
+def test_cli_uint8_io_and_a_failing_drop_exit_with_1(run, tmp_path, capsys):
+    logdir = str(run.path.parent.parent)
+    code = export_main(
+        ["--tflite", "--int8", "--io", "uint8", "--logdir", logdir, "--out", str(tmp_path)]
+    )
+    assert code == 0
+    assert read_metadata(tmp_path / "model_int8.tflite")["input_dtype"] == "uint8"
+    # a negative allowance cannot be met: the check must fail and say why
+    code = export_main(
+        ["--tflite", "--int8", "--max-drop", "-100", "--logdir", logdir, "--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "exceeds --max-drop" in out
+
+
+def test_tensorrt_without_a_gpu_is_a_clear_error_and_the_rest_still_exports(run, tmp_path, capsys):
+    from kerascls.export.tensorrt import has_nvidia_gpu
+
+    if has_nvidia_gpu():
+        pytest.skip("a GPU is present: the engine itself is tested in the gpu tests")
+    logdir = str(run.path.parent.parent)
+    code = export_main(["--tensorrt", "--onnx", "--logdir", logdir, "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "tensorrt float32: TensorRT export needs" in out
+    assert (tmp_path / "model.onnx").exists(), "ONNX still exports"
+    written = json.loads((tmp_path / "manifest.json").read_text())
+    statuses = {e["format"]: e["status"] for e in written["exports"]}
+    assert statuses == {"onnx": "passed", "tensorrt": "error"}
+
+
+def test_jetson_bundle_has_onnx_and_a_trtexec_script(run, tmp_path):
+    logdir = str(run.path.parent.parent)
+    code = export_main(["--jetson", "--fp16", "--logdir", logdir, "--out", str(tmp_path)])
+    assert code == 0
+    bundle = tmp_path / "jetson_fp16"
+    script = (bundle / "build_engine.sh").read_text()
+    assert "--fp16" in script and "--stronglyTyped" in script
+    assert f"image:1x{SIZE}x{SIZE}x3" in script
+    assert (bundle / "model.onnx").exists() and (bundle / "model_fp16.onnx").exists()
+    assert read_metadata(bundle)["class_names"] == list(CLASSES)
+    result = subprocess.run(["bash", "-n", str(bundle / "build_engine.sh")], check=False)
+    assert result.returncode == 0, "the script parses"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--int8"], "choose at least one format"),
+        (["--tflite", "--run", "/nonexistent/run"], "is not a run folder"),
+        (["--tflite", "--model", "/nonexistent.keras"], "does not exist"),
+        (["--tflite", "--calibration-images", "0"], "at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run, args, message):
+    logdir = str(run.path.parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-m", "kerascls.cli.export", *args, "--logdir", logdir],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_no_runs_at_all_says_what_to_do(tmp_path, capsys):
+    assert export_main(["--tflite", "--logdir", str(tmp_path)]) == 2
+    assert "no training runs" in capsys.readouterr().err
+
+
+def test_load_run_finds_the_tiny_run(run):
+    assert load_run(run.path).class_names == list(CLASSES)
