@@ -17,7 +17,7 @@ def _sparsity(text: str) -> float:
     """A fraction ("0.5") or a percentage with its sign ("50%"); checked in (0, 1) here, so
     a bad value fails before any data is loaded."""
     from kerascls.errors import KerasclsError
-    from kerascls.optimize.prune import check_sparsity
+    from kerascls.optimize.pruning import check_sparsity
 
     percent = text.strip().endswith("%")
     try:

@@ -270,7 +270,7 @@ def prune(
     tflite = None
     if int8:
         from kerascls.export.tflite import convert_tflite
-        from kerascls.optimize.qat import agreement, tflite_probabilities
+        from kerascls.optimize.quantization import agreement, tflite_probabilities
 
         tflite = convert_tflite(pruned, "int8", calibration=source.calibration_images(256))
         probabilities = tflite_probabilities(tflite, images)

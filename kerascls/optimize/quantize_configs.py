@@ -103,7 +103,12 @@ def quantize_tf_keras_model(model: Any) -> Any:
         ModelError: `model` is not a functional tf_keras model, or holds a layer that
             neither tfmot nor kerascls knows how to quantize (named in the message).
     """
-    if not isinstance(model, tf_keras.Model) or not hasattr(model, "_is_graph_network"):
+    functional = (
+        isinstance(model, tf_keras.Model)
+        and not isinstance(model, tf_keras.Sequential)
+        and getattr(model, "_is_graph_network", False)
+    )
+    if not functional:
         raise ModelError(
             f"quantization-aware training needs a functional tf_keras model, got "
             f"{type(model).__module__}.{type(model).__name__}; rebuild it with "
@@ -115,6 +120,6 @@ def quantize_tf_keras_model(model: Any) -> Any:
         annotated = tf_keras.models.clone_model(model, clone_function=_annotate)
         with quantize_scope():
             return _quantize.quantize_apply(annotated)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:
         first = str(err).strip().splitlines()[0]
         raise ModelError(f"cannot make {model.name!r} quantization-aware: {first}") from None

@@ -159,7 +159,7 @@ def copy_weights(source: Any, target: Any) -> None:
         if values is None:
             raise ModelError(
                 f"cannot copy weights: {source.name!r} has no layer {name!r}; the two "
-                "models are not the same architecture"
+                "models are not the same architecture (built with other options?)"
             )
         got = [tuple(v.shape) for v in values]
         want = [tuple(v.shape) for v in variables]
