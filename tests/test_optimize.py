@@ -154,6 +154,28 @@ def test_quantize_configs_cover_standardize_hard_swish_and_se(data):
     assert np.abs(int8 - reference).max() < 0.05
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("se_resnet20", {}),
+        ("resnet56", {}),
+        ("mobilenetv3_small", {"alpha": 0.5}),
+        ("mobilenetv3_large", {"alpha": 0.5}),
+    ],
+)
+def test_qat_int8_agrees_on_the_full_architectures(name, kwargs):
+    """The real architectures, 32x32: fine-tuned with fake quantization for one epoch,
+    their INT8 files agree with the QAT Keras models."""
+    from kerascls.optimize import qat
+
+    data = colour_dataset(n_per_class=40, size=32)
+    model = create_model(name, 3, (32, 32, 3), **STATS, **kwargs)
+    result = qat(model, epochs=1, lr=0.01, batch_size=16, data=data, model_kwargs=kwargs)
+    assert result.metrics["top1_agreement"] >= 0.95
+    assert result.metrics["max_prob_diff"] < 0.1
+
+
 def test_models_tf_keras_cannot_rebuild_are_a_clear_error():
     import tf_keras
 

@@ -274,6 +274,7 @@ def distill(
         source.train_pipeline(batch_size, seed=seed).repeat(),
         steps_per_epoch=steps,
         epochs=epochs,
+        shuffle=False,  # the pipeline shuffles, seeded
         verbose=verbose,
     )
     images, labels = source.validation_arrays()

@@ -52,5 +52,6 @@ def fine_tune(
         steps_per_epoch=steps,
         epochs=epochs,
         callbacks=callbacks or [],
+        shuffle=False,  # the pipeline shuffles, seeded
         verbose=verbose,
     )
