@@ -165,15 +165,31 @@ def test_quantize_configs_cover_standardize_hard_swish_and_se(data):
     ],
 )
 def test_qat_int8_agrees_on_the_full_architectures(name, kwargs):
-    """The real architectures, 32x32: fine-tuned with fake quantization for one epoch,
-    their INT8 files agree with the QAT Keras models."""
+    """The real architectures, 32x32, trained a little in float and fine-tuned one epoch
+    with fake quantization: their INT8 files agree with the QAT Keras models. (On an
+    untrained network the three probabilities tie within one INT8 step, and top-1
+    agreement means nothing; it is measured where the QAT model's top two differ by 0.05.)"""
     from kerascls.optimize import qat
 
     data = colour_dataset(n_per_class=40, size=32)
+    keras.utils.set_random_seed(0)
     model = create_model(name, 3, (32, 32, 3), **STATS, **kwargs)
-    result = qat(model, epochs=1, lr=0.01, batch_size=16, data=data, model_kwargs=kwargs)
-    assert result.metrics["top1_agreement"] >= 0.95
-    assert result.metrics["max_prob_diff"] < 0.1
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy")
+    model.fit(
+        data.train.images.astype("float32"), data.train.labels, epochs=5, batch_size=16, verbose=0
+    )
+    result = qat(model, epochs=1, lr=0.003, batch_size=16, data=data, model_kwargs=kwargs)
+    assert result.metrics["max_prob_diff"] < 0.05
+
+    from kerascls.optimize.quantization import tflite_probabilities
+
+    images = data.validation.images.astype("float32")
+    reference = np.asarray(result.qat_model(images, training=False))
+    int8 = tflite_probabilities(result.tflite, images)
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] > 0.05
+    assert decided.sum() >= 10
+    assert np.mean(int8.argmax(1)[decided] == reference.argmax(1)[decided]) >= 0.95
 
 
 def test_models_tf_keras_cannot_rebuild_are_a_clear_error():
