@@ -38,7 +38,11 @@ def import_tensorflow_quietly() -> None:
     if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         return
     with _stderr_silenced():
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        # Device discovery prints "failed call to cuInit" on machines with CUDA libraries
+        # but no GPU; do it now, silenced, rather than at the first op.
+        tensorflow.config.list_physical_devices()
 
 
 def run_command(main: Callable[[list[str] | None], int | None], argv: list[str] | None) -> int:

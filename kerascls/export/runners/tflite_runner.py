@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import ModelError
+from kerascls.export.quiet import quiet
 from kerascls.export.runners.base import Runner, first_line
 
 # A bounded number of batch sizes keeps memory in check when callers vary them a lot.
@@ -57,7 +58,8 @@ class TFLiteRunner(Runner):
         if "precision" not in self.metadata:
             self.precision = _precision(first, self._input["dtype"])
         allocated = int(self._input["shape"][0])
-        first.allocate_tensors()
+        with quiet():  # the XNNPACK delegate is made, and announced, at allocation
+            first.allocate_tensors()
         self._interpreters[allocated] = first
         self._quantize = _quantizer(self._input)
         self._dequantize = _dequantizer(self._output)
@@ -88,7 +90,8 @@ class TFLiteRunner(Runner):
             interpreter.resize_tensor_input(
                 self._in_index, [batch, *self.input_size, 3], strict=True
             )
-            interpreter.allocate_tensors()
+            with quiet():
+                interpreter.allocate_tensors()
             self._interpreters[batch] = interpreter
         return interpreter
 
