@@ -116,7 +116,8 @@ def test_qat_result_saves_an_ordinary_run(qat_result, data, tmp_path):
     assert sidecar["class_names"] == ["red", "green", "blue"]
     manifest = json.loads((run.path / "exports" / "manifest.json").read_text())
     [entry] = manifest["exports"]
-    assert entry["file"] == "model_int8.tflite"
+    assert entry["path"] == "exports/model_int8.tflite"
+    assert (entry["format"], entry["precision"], entry["status"]) == ("tflite", "int8", "passed")
     assert entry["checks"]["top1_agreement"] >= 0.95
 
 

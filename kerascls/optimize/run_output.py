@@ -33,6 +33,8 @@ from kerascls.train.run_folder import (
 )
 
 MANIFEST = "manifest.json"
+# An INT8 file passes its check when its top-1 agrees with the reference on this share.
+MIN_AGREEMENT = 0.95
 
 
 def _save_keras_atomic(model: Any, path: Path) -> None:
@@ -119,18 +121,24 @@ def add_export(run: Run, filename: str, data: bytes, metadata: dict, checks: dic
     write_metadata(path, metadata)
     manifest_path = exports / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    entries = [e for e in manifest.get("exports", []) if e.get("file") != filename]
+    # The entry has the shape kerascls-export writes (path relative to the run, status,
+    # size_bytes, checks with "passed"), keyed by (format, precision) as there.
+    key = (metadata.get("format"), metadata.get("precision"))
+    entries = [
+        e for e in manifest.get("exports", []) if (e.get("format"), e.get("precision")) != key
+    ]
+    passed = checks.get("top1_agreement", 0.0) >= MIN_AGREEMENT
     entries.append(
         {
-            "file": filename,
-            "format": metadata.get("format"),
-            "precision": metadata.get("precision"),
-            "bytes": len(data),
-            "source": metadata.get("source"),
-            "checks": checks,
+            "format": key[0],
+            "precision": key[1],
+            "path": str(path.relative_to(run.path)),
+            "size_bytes": len(data),
+            "checks": {**checks, "min_top1_agreement": MIN_AGREEMENT, "passed": passed},
+            "status": "passed" if passed else "failed",
         }
     )
-    manifest["exports"] = entries
+    manifest.update(source=metadata.get("source"), run=str(run.path), exports=entries)
     write_json_atomic(manifest_path, manifest)
     return path
 
