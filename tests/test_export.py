@@ -217,3 +217,35 @@ def test_no_runs_at_all_says_what_to_do(tmp_path, capsys):
 
 def test_load_run_finds_the_tiny_run(run):
     assert load_run(run.path).class_names == list(CLASSES)
+
+
+def test_a_layer_without_an_int8_kernel_is_a_clear_error(tmp_path):
+    import keras
+
+    from kerascls.export.tflite import convert_tflite
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Lambda(keras.ops.erf, name="erf_gate")(x)  # Erf: no TFLite built-in
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    calibration = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype(np.float32)
+    with pytest.raises(KerasclsError, match="TFLite int8 conversion failed") as err:
+        convert_tflite(model, "int8", calibration)
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 300
+    assert "operation Erf (layer erf_gate) has no TFLite built-in kernel" in message
+
+
+@pytest.mark.gpu
+def test_tensorrt_engine_matches_keras(run, tmp_path):
+    pytest.importorskip("tensorrt")
+    from kerascls.export.tensorrt import has_nvidia_gpu
+
+    if not has_nvidia_gpu():
+        pytest.skip("no NVIDIA GPU")
+    plan = plan_exports(["tensorrt"], ["float32", "fp16", "int8"])
+    manifest = export_model(run, plan, out_dir=tmp_path, options=ExportOptions(max_drop=5.0))
+    for entry in manifest.entries:
+        assert entry["status"] == "passed", entry
+        if entry["precision"] == "float32":
+            assert entry["checks"]["max_abs_diff"] < 1e-3

@@ -108,7 +108,9 @@ def convert_tflite(
         with quiet():  # Keras prints its SavedModel signature, the converter its settings
             return converter.convert()
     except Exception as err:  # the converter raises ConverterError and plain Exceptions
-        raise KerasclsError(f"TFLite {mode} conversion failed: {_converter_reason(err)}") from None
+        layers = {layer.name for layer in model.layers}
+        reason = _converter_reason(err, layers)
+        raise KerasclsError(f"TFLite {mode} conversion failed: {reason}") from None
 
 
 def _is_keras3(model: Any) -> bool:
@@ -124,19 +126,32 @@ def _representative(images: np.ndarray) -> Any:
     return generate
 
 
-def _converter_reason(err: Exception) -> str:
-    """The line of a converter error that names the op, not the MLIR dump around it."""
+def _converter_reason(err: Exception, layers: set[str] = frozenset()) -> str:
+    """The line of a converter error that names the op and its layer, not the MLIR dump."""
     text = str(err)
     for pattern in (
-        r"op '([\w.]+)' is neither a custom op nor a flex op",
+        r"'([\w.]+)' op is neither a custom op nor a flex op",
         r"failed to legalize operation '([\w.]+)'",
-        r"Quantization not yet supported for op: '?(\w+)'?",
+        r"Quantization not yet supported for op: '?([\w.]+)'?",
     ):
         match = re.search(pattern, text)
         if match:
+            op = match.group(1).removeprefix("tf.").removeprefix("tfl.")
+            # MLIR locations name the op's Keras layer: fused["Erf:", "model/layer/Erf@..."]
+            layer = re.search(r'fused\["' + re.escape(op) + r':", "(?:[^/"]+/)?([^/"@]+)/', text)
+            where = f" (layer {_layer_name(layer.group(1), layers)})" if layer else ""
             return (
-                f"operation {match.group(1)} has no TFLite kernel for this precision; "
-                "replace the layer that produces it, or export in float32/fp16"
+                f"operation {op}{where} has no TFLite built-in kernel in this precision; "
+                "replace that layer, or export another precision or format (--onnx)"
             )
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0][:300] if lines else type(err).__name__
+
+
+def _layer_name(traced: str, layers: set[str]) -> str:
+    """The model's name for a layer as a trace names it (Keras's export appends "_1")."""
+    if traced not in layers:
+        base = re.sub(r"_\d+$", "", traced)
+        if base in layers:
+            return base
+    return traced
