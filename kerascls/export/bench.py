@@ -75,11 +75,12 @@ def run_model_files(run: Any) -> list[Path]:
         except (OSError, json.JSONDecodeError, AttributeError) as err:
             raise KerasclsError(f"cannot read {manifest}: {err}") from None
         for entry in entries:
+            if isinstance(entry, dict) and entry.get("status") == "error":
+                continue  # the export itself failed (kerascls-export said why): nothing to time
+            if isinstance(entry, dict) and entry.get("format") == "jetson":
+                continue  # a bundle to build on the device, not a model to run here
             if not isinstance(entry, dict) or not entry.get("path"):
                 logger.warning("%s has an entry without a path: %s; skipped", manifest, entry)
-                continue
-            if entry.get("status") == "error":  # the export itself failed: nothing to time
-                logger.warning("%s: the export of %s failed; skipped", manifest, entry["path"])
                 continue
             path = Path(run.path) / entry["path"]
             if path.exists():

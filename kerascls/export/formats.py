@@ -79,7 +79,7 @@ FORMATS: dict[str, ExportFormat] = {
             "jetson",
             "",
             ("float32", "fp16", "int8"),
-            (),
+            ("int8",),
             "tf2onnx (the engine is built on the device with trtexec)",
             "ONNX plus a build_engine.sh that runs trtexec on the Jetson itself",
         ),

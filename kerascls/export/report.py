@@ -49,8 +49,10 @@ def print_manifest(manifest: Any) -> None:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
+    said: set[tuple[str, str]] = set()
     for entry in manifest.entries:
         reason = entry.get("reason") or entry.get("checks", {}).get("reason")
-        if reason:
+        if reason and (entry["format"], reason) not in said:  # once per format and reason
+            said.add((entry["format"], reason))
             print(f"{entry['format']} {entry['precision']}: {reason}")
     print(f"manifest: {manifest.folder / 'manifest.json'}")
