@@ -10,7 +10,7 @@ issue's targets as `target_* yes|no`:
                           the fake-quant Keras model, qat_tflite_agreement its top-1
                           agreement with the TFLite file
   pruned50_*              magnitude pruning to 50% (--epochs of fine-tuning): sparsity of the
-                          pruned kernels, accuracy, gzip -9 sizes of the .weights.h5 before
+                          pruned kernels, accuracy, gzip -9 sizes of the float32 weights before
                           and after and their ratio, and the pruned model's INT8 TFLite
   distilled_acc / alone_acc   --student trained --distill-epochs epochs from the teacher
                           (T=4, alpha=0.9) and on the labels alone (alpha=0), same recipe
@@ -89,8 +89,8 @@ def main() -> None:
         m = prune(source.run, sparsity=0.5, **common).metrics
         figure("pruned50_sparsity", m["sparsity"])
         figure("pruned50_acc", m["pruned_accuracy"])
-        figure("pruned50_gzip_h5_bytes_before", m["gzip_bytes_before"])
-        figure("pruned50_gzip_h5_bytes_after", m["gzip_bytes_after"])
+        figure("pruned50_gzip_weights_bytes_before", m["gzip_bytes_before"])
+        figure("pruned50_gzip_weights_bytes_after", m["gzip_bytes_after"])
         figure("pruned50_gzip_ratio", m["gzip_ratio"])
         figure("pruned50_int8_acc", m["int8_accuracy"])
         figure("pruned50_int8_gzip_bytes", m["int8_gzip_bytes"])
