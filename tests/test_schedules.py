@@ -53,3 +53,14 @@ def test_weight_decay_skips_batchnorm_and_biases(name):
     assert any(p.endswith("kernel") for p in decayed)
     assert not any(p.endswith(("gamma", "beta", "bias")) for p in decayed)
     assert optimizer.global_clipnorm == 1.0
+
+
+def test_bf16_support_is_read_from_the_cpu_flags(tmp_path):
+    from kerascls.train.runtime import cpu_has_bf16
+
+    with_bf16, without = tmp_path / "a", tmp_path / "b"
+    with_bf16.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    without.write_text("flags\t\t: fpu avx2 fma\n")
+    assert cpu_has_bf16(str(with_bf16)) is True
+    assert cpu_has_bf16(str(without)) is False
+    assert cpu_has_bf16(str(tmp_path / "missing")) is None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import keras
 import tensorflow as tf
 
 from kerascls.errors import KerasclsError
+
+logger = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:
@@ -43,7 +46,30 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def mixed_precision_policy(enabled: bool) -> str:
-    """ "mixed_float16" on a GPU, "mixed_bfloat16" on a CPU, "float32" when disabled."""
+    """ "mixed_float16" on a GPU, "mixed_bfloat16" on a CPU, "float32" when disabled.
+
+    bf16 pays only on CPUs with bf16 instructions: measured on a 2-core AVX2 EPYC,
+    ResNet-20 trained at 31 img/s in bf16 against 201 in float32 (on AVX512_BF16, 666 vs
+    568), so a CPU without them gets a warning.
+    """
     if not enabled:
         return "float32"
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    if cpu_has_bf16() is False:
+        logger.warning(
+            "mixed precision on this CPU uses bfloat16, which it has no instructions for "
+            "(no avx512_bf16 or amx_bf16 in /proc/cpuinfo): training will be several times "
+            "slower than float32; leave mixed_precision off here"
+        )
+    return "mixed_bfloat16"
+
+
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
+    """Whether the CPU has bfloat16 instructions (AVX512_BF16 or AMX); None if unknown."""
+    try:
+        with open(cpuinfo) as f:
+            flags = set(f.read().split())
+    except OSError:
+        return None  # not Linux: do not guess
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
