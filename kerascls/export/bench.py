@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
+from kerascls.export.report import format_size
 
 logger = logging.getLogger(__name__)
 
@@ -275,13 +276,6 @@ def benchmark_run(
     )
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as an aligned text table."""
     header = ["model", "format", "precision", "size", "p50 ms", "p95 ms", "img/s", "accuracy"]
@@ -291,7 +285,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             row["model"],
             row["format"],
             row["precision"],
-            _size(row["size_bytes"]),
+            format_size(row["size_bytes"]),
             f"{row['latency_p50_ms']:.3f}",
             f"{row['latency_p95_ms']:.3f}",
             f"{row['throughput_ips']:.0f}",

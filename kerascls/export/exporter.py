@@ -263,11 +263,9 @@ def _verify(path, name, precision, images, labels, reference, options) -> dict[s
 
 
 def _describe(path: Path, run: Any, folder: Path) -> dict[str, Any]:
-    size = (
-        sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        if path.is_dir()
-        else path.stat().st_size
-    )
+    from kerascls.export.bench import path_size
+
+    size = path_size(path)
     base = run.path if run is not None else folder
     try:
         shown = str(path.resolve().relative_to(Path(base).resolve()))
