@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascls.errors import KerasclsError
+from kerascls.train.runtime import onednn_enabled
 
 RUN_FILE = "run.json"
 DEFAULT_LOGDIR = "logs"
@@ -66,8 +67,6 @@ def package_versions() -> dict[str, str]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    from kerascls.train.runtime import onednn_enabled
-
     # Training speed on a CPU depends on it as much as on the versions (2x on AVX2).
     versions["tensorflow_onednn"] = "on" if onednn_enabled() else "off"
     return versions
