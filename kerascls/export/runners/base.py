@@ -7,6 +7,7 @@ faster path for one image; the base class turns any batch size into calls of `_r
 
 from __future__ import annotations
 
+import abc
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from kerascls.errors import DataError, ModelError
 PRECISIONS = ("float32", "fp16", "dynamic", "int8")
 
 
-class Runner:
+class Runner(abc.ABC):
     """One exported classifier, run the same way whatever its format.
 
     Use `load_runner(path)` rather than a subclass: it picks the class from the file.
@@ -64,8 +65,9 @@ class Runner:
         )
 
     # -- what subclasses provide -------------------------------------------------------
+    @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Probabilities (n, classes) of a float32 (n, H, W, 3) batch of 0-255 pixels."""
 
     # -- the uniform interface ---------------------------------------------------------
     def predict(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
