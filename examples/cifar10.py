@@ -24,8 +24,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up INFO lines
 
-from kerascls.cli.common import run_command
+from kerascls.cli.common import import_tensorflow_quietly, run_command
 from kerascls.cli.train import add_training_flags, print_next_steps, recipe_from_flags
+
+# TensorFlow's C++ start-up lines (absl, oneDNN, "failed call to cuInit" on machines with
+# no GPU) are printed before any log level applies: import it now with them hidden.
+import_tensorflow_quietly()
+
 from kerascls.train import Recipe, fit, resume
 
 """
@@ -38,10 +43,12 @@ it, so a run can be resumed or repeated exactly.
 
 RECIPE = Recipe(
     model="resnet20",
-    # Data: pad 4 pixels and crop back to 32x32 at a random place, flip left-right.
+    # Data: pad 4 pixels and crop back to 32x32 at a random place, flip left-right, and
+    # cut out one 16x16 square (DeVries & Taylor 2017, their CIFAR-10 size) to fight the
+    # overfitting that pad-crop-flip alone leaves (96.7% train vs 87.9% validation).
     # Channel mean/std are measured on the training split and built into the model as a
     # Normalization layer, so the trained model takes raw 0-255 pixels.
-    augment="cifar",
+    augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 16},
     validation_size=5000,  # held out of the 50,000 training images, stratified
     batch_size=128,
     # Optimisation: SGD + Nesterov momentum, 2 epochs of linear warm-up to lr 0.1, then

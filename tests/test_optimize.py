@@ -467,6 +467,7 @@ def test_cli_prune_writes_a_new_run_from_the_newest(data, tmp_path, capsys):
             batch_size=16,
             lr=0.05,
             augment="none",
+            label_smoothing=0.2,
             logdir=str(logdir),
             run_name="parent",
         ),
@@ -483,4 +484,6 @@ def test_cli_prune_writes_a_new_run_from_the_newest(data, tmp_path, capsys):
     for key in ("class_names", "input_shape", "normalization", "dataset"):
         assert child.info[key] == parent.info[key], key
     assert abs(child.info["metrics"]["validation"]["sparsity"] - 0.5) <= 0.02
+    # Fine-tuned with the loss the parent was trained with, label smoothing included.
+    assert child.info["optimization"]["label_smoothing"] == 0.2
     assert child.load_model().count_params() == parent.load_model().count_params()

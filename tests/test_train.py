@@ -130,6 +130,7 @@ def test_best_checkpoint_reloads_to_the_same_predictions(finished_run):
     report = json.loads((run.path / "report.json").read_text())
     assert report["split"] == "validation" and report["num_examples"] == len(data.validation)
     assert sum(map(sum, report["confusion_matrix"])) == len(data.validation)
+    assert report["flip_tta_accuracy"] is None  # trained without flips: not measured
 
 
 def test_load_run_without_a_path_gives_the_newest(tmp_path):
@@ -225,4 +226,7 @@ def test_the_same_seed_repeats_a_run(tmp_path):
         run = fit(replace(recipe, run_name=name), data=data, verbose=0)
         with open(run.path / "history.csv") as f:
             losses.append([float(r["loss"]) for r in csv.DictReader(f)])
+        # "cifar" flips images, so the evaluation adds the flip-TTA figure
+        tta = run.info["metrics"]["validation"]["flip_tta_accuracy"]
+        assert 0.0 <= tta <= 1.0
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)

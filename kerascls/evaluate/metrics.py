@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from kerascls.train.run_folder import write_json_atomic
-
 
 @dataclass
 class Report:
@@ -34,6 +32,10 @@ class Report:
     macro_f1: float
     per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
+    # Accuracy when each image's probabilities are averaged with its left-right mirror's
+    # (flip test-time augmentation, twice the inference); None when not measured. An extra
+    # figure: every other field is the model's own, one pass per image, as deployed.
+    flip_tta_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,10 +53,19 @@ class Report:
             f"{self.split}: accuracy {self.accuracy:.4f}  top-5 {self.top5_accuracy:.4f}  "
             f"macro-F1 {self.macro_f1:.4f}  ({self.num_examples} images)"
         )
+        if self.flip_tta_accuracy is not None:
+            lines.append(
+                f"{self.split}: accuracy {self.flip_tta_accuracy:.4f} with flip test-time "
+                "augmentation (mean of each image and its mirror; not in exported models)"
+            )
         return "\n".join(lines)
 
     def write(self, run_dir: str | os.PathLike) -> None:
         """report.json and classification_report.csv in the run folder, each atomically."""
+        # Imported here: kerascls.train imports this module (fit evaluates), so a top-level
+        # import would make `import kerascls.evaluate` on its own circular.
+        from kerascls.train.run_folder import write_json_atomic
+
         run_dir = Path(run_dir)
         write_json_atomic(run_dir / "report.json", self.to_dict())
         partial = run_dir / ".classification_report.csv.tmp"
@@ -113,18 +124,39 @@ def traced_model(model):
     return lambda images, training=False: call(images)
 
 
-def predict_split(model, pipeline) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and predicted probabilities over an evaluation pipeline, in pipeline order."""
+def predict_split(model, pipeline, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predicted probabilities over an evaluation pipeline, in pipeline order.
+
+    With `mirrored=True` the model sees every image flipped left-right instead.
+    """
     infer = traced_model(model)
     labels, probs = [], []
     for images, batch_labels in pipeline:
+        if mirrored:
+            images = images[:, :, ::-1, :]  # NHWC: reverse the width axis
         probs.append(np.asarray(infer(images)))
         batch_labels = np.asarray(batch_labels)
         labels.append(batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels)
     return np.concatenate(labels), np.concatenate(probs)
 
 
-def evaluate_model(model, pipeline, class_names: list[str], split: str = "test") -> Report:
-    """Run `model` over an evaluation pipeline of (images, labels) and compute the report."""
+def evaluate_model(
+    model, pipeline, class_names: list[str], split: str = "test", *, flip_tta: bool = False
+) -> Report:
+    """Run `model` over an evaluation pipeline of (images, labels) and compute the report.
+
+    Args:
+        model: a Keras model taking the pipeline's images.
+        pipeline: (images, labels) batches in a fixed order (an evaluation pipeline).
+        class_names: names of the classes, in label order.
+        split: the split's name, for the report.
+        flip_tta: also measure `Report.flip_tta_accuracy` (a second pass on mirrored
+            images). Only meaningful for models trained with horizontal flips.
+    """
     y_true, y_prob = predict_split(model, pipeline)
-    return evaluate_predictions(y_true, y_prob, class_names, split=split)
+    report = evaluate_predictions(y_true, y_prob, class_names, split=split)
+    if flip_tta:
+        _, mirrored_prob = predict_split(model, pipeline, mirrored=True)
+        averaged = (y_prob + mirrored_prob) / 2
+        report.flip_tta_accuracy = float((averaged.argmax(axis=1) == y_true).mean())
+    return report

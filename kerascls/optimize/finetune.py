@@ -2,7 +2,7 @@
 
 QAT and pruning both start from a trained model and need only a short, gentle schedule:
 SGD with momentum 0.9 and a cosine decay from `lr` to zero, on the run's own
-augmentation. One function, so that both methods are compared on equal terms.
+augmentation and label smoothing. One function, so that both methods are compared on equal terms.
 
 Example:
     >>> history = fine_tune(qat_model, source, epochs=2, lr=1e-3)  # doctest: +SKIP
@@ -44,7 +44,7 @@ def fine_tune(
     schedule = tf_keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps * epochs)
     model.compile(
         optimizer=tf_keras.optimizers.SGD(schedule, momentum=0.9),
-        loss=tf_keras.losses.CategoricalCrossentropy(),
+        loss=tf_keras.losses.CategoricalCrossentropy(label_smoothing=source.label_smoothing),
         metrics=["accuracy"],
     )
     return model.fit(

@@ -292,6 +292,7 @@ def prune(
         "epochs": epochs,
         "lr": lr,
         "batch_size": batch_size,
+        "label_smoothing": source.label_smoothing,
         "int8": "post-training full INT8" if int8 else None,
     }
     return PruneResult(source, pruned, tflite, metrics, settings)

@@ -195,5 +195,11 @@ def qat(
         "finetuned_float_accuracy": accuracy(keras_predict(keras_model), images, labels),
         **agreement(reference, int8),
     }
-    settings = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "tflite": INT8_FILE}
+    settings = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "label_smoothing": source.label_smoothing,
+        "tflite": INT8_FILE,
+    }
     return QATResult(source, qat_model, keras_model, tflite, metrics, settings)

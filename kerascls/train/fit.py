@@ -288,14 +288,16 @@ def _run_info(recipe, data, model, normalization, resumed) -> dict[str, Any]:
 
 def _finish(run: Run, data, history, train_seconds: float, verbose) -> Run:
     """Evaluate best.keras on the test split (validation when there is none) and record it."""
-    from kerascls.data import make_pipeline
+    from kerascls.data import make_pipeline, resolve_augment
 
     split_name, split = (
         ("test", data.test) if data.test is not None else ("validation", data.validation)
     )
     best = run.load_model("best")
     pipeline = make_pipeline(split, 256, training=False, one_hot=False)
-    report = evaluate_model(best, pipeline, data.class_names, split=split_name)
+    # A model trained on mirrored images also gets the flip-TTA figure (an extra line).
+    flip_tta = resolve_augment(run.info["recipe"]["augment"]).horizontal_flip
+    report = evaluate_model(best, pipeline, data.class_names, split=split_name, flip_tta=flip_tta)
     report.write(run.path)
     if verbose:
         print(report.table())
@@ -311,6 +313,7 @@ def _finish(run: Run, data, history, train_seconds: float, verbose) -> Run:
                 "accuracy": report.accuracy,
                 "top5_accuracy": report.top5_accuracy,
                 "macro_f1": report.macro_f1,
+                "flip_tta_accuracy": report.flip_tta_accuracy,
             }
         },
     )
