@@ -230,3 +230,25 @@ def test_the_same_seed_repeats_a_run(tmp_path):
         tta = run.info["metrics"]["validation"]["flip_tta_accuracy"]
         assert 0.0 <= tta <= 1.0
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+def test_kerascls_train_cli_on_an_image_folder_with_cutout(tmp_path, capsys):
+    """kerascls-train as a user types it: the preset plus --cutout lands in run.json."""
+    from PIL import Image
+
+    from kerascls.cli.train import main
+
+    data = colour_dataset(n_per_class=12)
+    for name in ("train", "validation"):
+        split = getattr(data, name)
+        for i, (image, label) in enumerate(zip(split.images, split.labels, strict=True)):
+            folder = tmp_path / "colours" / name / data.class_names[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(folder / f"{i}.png")
+    argv = ["--data-dir", str(tmp_path / "colours"), "--model", "cnn", "--epochs", "1"]
+    argv += ["--batch-size", "8", "--augment", "cifar", "--cutout", "4"]
+    assert main([*argv, "--logdir", str(tmp_path / "logs")]) == 0
+    run = load_run(logdir=tmp_path / "logs")
+    augment = run.info["recipe"]["augment"]
+    assert augment["cutout"] == 4 and augment["crop_padding"] == 4 and augment["horizontal_flip"]
+    assert f"run folder: {run.path}" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """kerascls-train: train a classifier on an image folder (or CIFAR-10) into a run folder.
 
 kerascls-train --data-dir photos/ --model resnet20 --epochs 30
+kerascls-train --data-dir ../cifar10 --cutout 16   # the recipe of examples/cifar10.py
 kerascls-train --resume            # continue the newest run where it stopped
 """
 
@@ -69,10 +70,20 @@ def _main(argv: list[str] | None) -> int:
         choices=("none", "cifar", "standard", "strong"),
         help="augmentation preset",
     )
+    parser.add_argument(
+        "--cutout",
+        type=int,
+        default=0,
+        metavar="PIXELS",
+        help="also cut a PIXELS x PIXELS square out of every training image, as "
+        "examples/cifar10.py does with 16 on 32x32 images; default 0: off",
+    )
     parser.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=("sgd", "adam", "adamw"))
     parser.add_argument("--mixed-precision", action="store_true")
     args = parser.parse_args(argv)
+    if args.cutout < 0:
+        parser.error(f"--cutout must be 0 (off) or a side in pixels, got {args.cutout}")
 
     import dataclasses
 
@@ -84,7 +95,7 @@ def _main(argv: list[str] | None) -> int:
         return 0
     recipe = dataclasses.replace(
         recipe_from_flags(args, defaults),
-        augment=args.augment,
+        augment=_augment_from_flags(args.augment, args.cutout),
         image_size=(args.image_size, args.image_size) if args.image_size else None,
         optimizer=args.optimizer,
         mixed_precision=args.mixed_precision,
@@ -92,6 +103,15 @@ def _main(argv: list[str] | None) -> int:
     run = fit(recipe)
     print_next_steps(run)
     return 0
+
+
+def _augment_from_flags(preset: str, cutout: int) -> str | dict:
+    """The preset's name, or with --cutout its settings plus the cutout (run.json-ready)."""
+    if not cutout:
+        return preset
+    from kerascls.data import AugmentConfig
+
+    return AugmentConfig.from_preset(preset, cutout=cutout).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:

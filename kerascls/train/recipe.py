@@ -23,7 +23,8 @@ class Recipe:
 
     The defaults are the CIFAR-10 ResNet-20 recipe of examples/cifar10.py: SGD with
     Nesterov momentum, a short linear warm-up then cosine decay, decoupled weight decay
-    kept off BatchNorm and biases, label smoothing, and pad-crop-flip augmentation.
+    kept off BatchNorm and biases, label smoothing, and pad-crop-flip augmentation (the
+    example adds a 16x16 cutout, a size that suits 32x32 images, not photos in general).
 
     Example:
         >>> recipe = Recipe(model="resnet20", epochs=2, batch_size=64)
