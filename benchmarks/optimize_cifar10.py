@@ -52,6 +52,9 @@ def main() -> None:
     parser.add_argument("--distill-epochs", type=int, default=30, help="student training")
     parser.add_argument("--student", default="mobilenetv3_small")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--qat-lr", type=float, default=1e-3, help="QAT peak learning rate")
+    parser.add_argument("--prune-lr", type=float, default=1e-3, help="pruning peak lr")
+    parser.add_argument("--prune-epochs", type=int, help="pruning epochs (default: --epochs)")
     parser.add_argument("--skip", default="", help="comma-separated: qat,prune,distill")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -72,7 +75,7 @@ def main() -> None:
     common = {"epochs": args.epochs, "batch_size": args.batch_size, "data": source.data}
     if "qat" not in skip:
         started = time.perf_counter()
-        result = qat(source.run, **common)
+        result = qat(source.run, lr=args.qat_lr, **common)
         m = result.metrics
         figure("qat_keras_acc", m["qat_accuracy"])
         figure("qat_int8_acc", m["int8_accuracy"])
@@ -86,7 +89,10 @@ def main() -> None:
 
     if "prune" not in skip:
         started = time.perf_counter()
-        m = prune(source.run, sparsity=0.5, **common).metrics
+        epochs = args.prune_epochs or args.epochs
+        m = prune(
+            source.run, sparsity=0.5, lr=args.prune_lr, **{**common, "epochs": epochs}
+        ).metrics
         figure("pruned50_sparsity", m["sparsity"])
         figure("pruned50_acc", m["pruned_accuracy"])
         figure("pruned50_gzip_weights_bytes_before", m["gzip_bytes_before"])
