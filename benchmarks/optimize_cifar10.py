@@ -16,7 +16,8 @@ issue's targets as `target_* yes|no`:
                           (T=4, alpha=0.9) and on the labels alone (alpha=0), same recipe
 Targets: QAT INT8 within 0.5 pt of float and above PTQ INT8; 50% sparsity with <= 1 pt
 lost and gzip >= 1.8x smaller; the distilled student above the student alone.
-Nothing is written under logs/. `--skip qat,prune,distill` leaves parts out.
+Nothing is written under logs/. `--skip qat,prune,distill` leaves parts out; `--qat-lr`,
+`--prune-lr` and `--prune-epochs` change the fine-tuning from the API's defaults.
 """
 
 from __future__ import annotations
