@@ -94,6 +94,45 @@ def test_qat_int8_tflite_agrees_with_the_qat_keras_model(qat_result, data):
     assert TFLiteRunner.__name__  # the runner kerascls-export uses is the one checked
 
 
+def test_activation_ranges_start_at_the_data_not_at_tfmots_six(trained, data):
+    from kerascls.optimize.quantization import (
+        calibrate_activation_ranges,
+        moving_average_range_variables,
+        quantize_aware,
+    )
+    from kerascls.optimize.twin import ModelRecipe
+
+    qat_model = quantize_aware(trained, ModelRecipe.from_model(trained, TINY))
+    ranges = {v.name.split(":")[0]: v for v in moving_average_range_variables(qat_model)}
+    relu_min, relu_max = (
+        ranges["quant_stage1_act1/output_min"],
+        ranges["quant_stage1_act1/output_max"],
+    )
+    assert float(relu_min.numpy()) == -6.0 and float(relu_max.numpy()) == 6.0  # tfmot's start
+    assert not any("kernel" in name or "quantize_layer" in name for name in ranges)
+    bn = qat_model.get_layer("quant_stage1_bn1").layer
+    statistics = [
+        v.numpy().copy() for v in qat_model.non_trainable_variables if "moving_" in v.name
+    ]
+    images = data.train.images.astype("float32")[:64]
+
+    count = calibrate_activation_ranges(qat_model, images, batch_size=16)
+
+    # The first ReLU's range is now [0, mean of the batches' max], measured on the float
+    # model (the fake-quant one differs by its rounding only).
+    float_relu = keras.Model(trained.inputs, trained.get_layer("stage1_act1").output)
+    batch_max = np.mean([float_relu(batch).numpy().max() for batch in np.split(images, 4)])
+    assert float(relu_min.numpy()) == pytest.approx(0.0, abs=1e-3)
+    assert float(relu_max.numpy()) == pytest.approx(batch_max, rel=0.05)
+    assert count == len(ranges) >= 6
+    # BatchNormalization ran in inference mode and is trainable again for fine-tuning.
+    after = [v.numpy() for v in qat_model.non_trainable_variables if "moving_" in v.name]
+    assert statistics and all(np.array_equal(a, b) for a, b in zip(statistics, after, strict=True))
+    assert bn.trainable
+    with pytest.raises(KerasclsError, match="at least 2 images"):
+        calibrate_activation_ranges(qat_model, images[:1])
+
+
 def test_qat_result_saves_an_ordinary_run(qat_result, data, tmp_path):
     run = qat_result.save(tmp_path / "logs")
     loaded = load_run(run.path)
