@@ -41,6 +41,11 @@ def figure(name: str, value: object) -> None:
     print(f"{name} {text}", flush=True)
 
 
+def given(**options: object) -> dict[str, object]:
+    """The options set on the command line (not None)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def target(name: str, ok: bool) -> None:
     figure(f"target_{name}", "yes" if ok else "no")
 
@@ -53,8 +58,9 @@ def main() -> None:
     parser.add_argument("--distill-epochs", type=int, default=30, help="student training")
     parser.add_argument("--student", default="mobilenetv3_small")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--qat-lr", type=float, default=1e-3, help="QAT peak learning rate")
-    parser.add_argument("--prune-lr", type=float, default=1e-3, help="pruning peak lr")
+    # None keeps qat()'s and prune()'s own defaults, so they are not written down twice.
+    parser.add_argument("--qat-lr", type=float, help="QAT peak learning rate")
+    parser.add_argument("--prune-lr", type=float, help="pruning peak learning rate")
     parser.add_argument("--prune-epochs", type=int, help="pruning epochs (default: --epochs)")
     parser.add_argument("--skip", default="", help="comma-separated: qat,prune,distill")
     args = parser.parse_args()
@@ -76,7 +82,7 @@ def main() -> None:
     common = {"epochs": args.epochs, "batch_size": args.batch_size, "data": source.data}
     if "qat" not in skip:
         started = time.perf_counter()
-        result = qat(source.run, lr=args.qat_lr, **common)
+        result = qat(source.run, **common, **given(lr=args.qat_lr))
         m = result.metrics
         figure("qat_keras_acc", m["qat_accuracy"])
         figure("qat_int8_acc", m["int8_accuracy"])
@@ -90,10 +96,8 @@ def main() -> None:
 
     if "prune" not in skip:
         started = time.perf_counter()
-        epochs = args.prune_epochs or args.epochs
-        m = prune(
-            source.run, sparsity=0.5, lr=args.prune_lr, **{**common, "epochs": epochs}
-        ).metrics
+        options = {**common, **given(epochs=args.prune_epochs, lr=args.prune_lr)}
+        m = prune(source.run, sparsity=0.5, **options).metrics
         figure("pruned50_sparsity", m["sparsity"])
         figure("pruned50_acc", m["pruned_accuracy"])
         figure("pruned50_gzip_weights_bytes_before", m["gzip_bytes_before"])

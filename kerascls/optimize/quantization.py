@@ -63,7 +63,8 @@ def quantize_aware(model: Any, recipe: ModelRecipe | None = None) -> Any:
     return quantize_tf_keras_model(tf_keras_twin(model, recipe))
 
 
-# tfmot's MovingAverageQuantizer: ranges move by (1 - decay) of the way to each batch's.
+# tfmot 0.8's MovingAverageQuantizer moves each range (1 - decay) of the way to the batch's;
+# the decay is a literal inside its __call__, not an attribute that could be read instead.
 TFMOT_EMA_DECAY = 0.999
 
 
@@ -129,12 +130,13 @@ def moving_average_range_variables(qat_model: Any) -> list:
     step and the input's AllValuesQuantizer keeps a running min/max; only these follow an
     exponential moving average, so only these need a starting point.
     """
-    from kerascls.optimize.quantize_configs import _MovingAverageQuantizer
+    import tensorflow_model_optimization as tfmot
 
+    moving_average = tfmot.quantization.keras.quantizers.MovingAverageQuantizer
     found = []
 
     def take(quantizer: Any, variables: Any) -> None:
-        if isinstance(quantizer, _MovingAverageQuantizer) and variables:
+        if isinstance(quantizer, moving_average) and variables:
             found.extend([variables["min_var"], variables["max_var"]])
 
     for layer in qat_model.layers:
