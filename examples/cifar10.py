@@ -62,7 +62,9 @@ RECIPE = Recipe(
     label_smoothing=0.1,
     epochs=60,
     # A guard, not the schedule: stop if validation accuracy stalls for 10 epochs, and
-    # keep the best weights.
+    # keep the best weights. It watches from half-way through the cosine only (the
+    # recipe's early_stopping_start): on the high-lr first half's plateau it once stopped
+    # a 120-epoch run at epoch 48.
     early_stopping_patience=10,
     logdir="logs",
 )

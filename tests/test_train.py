@@ -182,6 +182,35 @@ def test_bad_recipes_are_clear_errors(tmp_path):
         Recipe(reduce_lr_patience=3, schedule="cosine").validate()
     with pytest.raises(KerasclsError, match="unknown recipe fields"):
         Recipe.from_dict({"epochz": 3})
+    with pytest.raises(KerasclsError, match="early_stopping_start"):
+        Recipe(epochs=10, early_stopping_start=10).validate()
+
+
+def epochs_until_early_stop(recipe: Recipe, tmp_path: Path) -> int | None:
+    """Feed the recipe's EarlyStopping a val_accuracy that never improves; the epoch it stops."""
+    from kerascls.train.callbacks import build_callbacks
+
+    callbacks = build_callbacks(recipe, tmp_path, images_per_epoch=1)
+    (stopper,) = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.stop_training = False  # fit sets this; the stopper sets it True to stop
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch in range(recipe.epochs):
+        stopper.on_epoch_end(epoch, {"val_accuracy": 0.5})
+        if model.stop_training:
+            return epoch
+    return None
+
+
+def test_early_stopping_waits_for_a_decaying_schedule_to_come_down(tmp_path):
+    # A cosine's first half sits on a high-lr plateau: patience counts only from half-way.
+    cosine = Recipe(epochs=40, schedule="cosine", early_stopping_patience=3)
+    assert epochs_until_early_stop(cosine, tmp_path) == 20 + 3
+    # A constant rate (the ReduceLROnPlateau regime) is watched from the first epoch.
+    constant = replace(cosine, schedule="constant")
+    assert epochs_until_early_stop(constant, tmp_path) == 3
+    assert epochs_until_early_stop(replace(cosine, early_stopping_start=5), tmp_path) == 5 + 3
 
 
 STRATEGY_SCRIPT = textwrap.dedent(

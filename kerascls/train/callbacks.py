@@ -112,7 +112,9 @@ def build_callbacks(
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_accuracy",
+                mode="max",
                 patience=recipe.early_stopping_patience,
+                start_from_epoch=recipe.early_stopping_start_epoch(),
                 restore_best_weights=True,
                 verbose=1,
             )
