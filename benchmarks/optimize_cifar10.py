@@ -62,6 +62,9 @@ def main() -> None:
     parser.add_argument("--qat-lr", type=float, help="QAT peak learning rate")
     parser.add_argument("--prune-lr", type=float, help="pruning peak learning rate")
     parser.add_argument("--prune-epochs", type=int, help="pruning epochs (default: --epochs)")
+    parser.add_argument(
+        "--prune-self-distill", action="store_true", help="prune on the dense model's outputs"
+    )
     parser.add_argument("--skip", default="", help="comma-separated: qat,prune,distill")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -97,7 +100,7 @@ def main() -> None:
     if "prune" not in skip:
         started = time.perf_counter()
         options = {**common, **given(epochs=args.prune_epochs, lr=args.prune_lr)}
-        m = prune(source.run, sparsity=0.5, **options).metrics
+        m = prune(source.run, sparsity=0.5, self_distill=args.prune_self_distill, **options).metrics
         figure("pruned50_sparsity", m["sparsity"])
         figure("pruned50_acc", m["pruned_accuracy"])
         figure("pruned50_gzip_weights_bytes_before", m["gzip_bytes_before"])

@@ -339,6 +339,38 @@ def test_prune_reaches_the_requested_sparsity(
     assert (run.path / "exports" / "model_int8.tflite").exists() == int8
 
 
+def test_fine_tuning_with_a_teacher_fits_its_predictions_not_the_labels(trained, data):
+    """A teacher that always says class 0 must pull the student to class 0 everywhere."""
+    from kerascls.optimize.finetune import fine_tune
+    from kerascls.optimize.source import predict_in_batches, resolve_source
+    from kerascls.optimize.twin import tf_keras_twin
+
+    source = resolve_source(trained, data=data, model_kwargs=TINY)
+    teacher = tf_keras_twin(source.model, source.recipe)
+    head = teacher.get_layer("head_dense")
+    kernel, bias = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), np.array([8.0, 0.0, 0.0], dtype=bias.dtype)])
+    student = tf_keras_twin(source.model, source.recipe)
+    images, labels = source.validation_arrays()
+    assert np.mean(predict_in_batches(student, images).argmax(1) == labels) >= 0.9
+
+    fine_tune(student, source, epochs=2, lr=0.05, batch_size=16, teacher=teacher)
+    assert np.mean(predict_in_batches(student, images).argmax(1) == 0) >= 0.9
+    assert np.allclose(head.get_weights()[0], 0)  # the teacher itself does not train
+
+
+def test_self_distilled_pruning_reaches_the_sparsity_and_keeps_accuracy(trained, data):
+    from kerascls.optimize import prune
+
+    result = prune(
+        trained, sparsity=0.5, epochs=2, lr=0.01, batch_size=16, int8=False,
+        self_distill=True, data=data, model_kwargs=TINY,
+    )  # fmt: skip
+    assert abs(result.metrics["sparsity"] - 0.5) <= 0.02
+    assert result.metrics["pruned_accuracy"] >= 0.9
+    assert result.settings["targets"] == "the dense model's probabilities"
+
+
 @pytest.mark.parametrize("sparsity", [0, 1, 1.5, -0.2, True, "0.5"])
 def test_prune_rejects_a_sparsity_outside_0_1(trained, data, sparsity):
     from kerascls.optimize import prune

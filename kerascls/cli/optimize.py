@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--temperature", type=float, default=4.0, help="distillation T")
     parser.add_argument("--alpha", type=float, default=0.9, help="weight of the teacher term")
     parser.add_argument("--no-int8", action="store_true", help="pruning: skip the INT8 TFLite")
+    parser.add_argument(
+        "--self-distill",
+        action="store_true",
+        help="pruning: fine-tune on the unpruned model's predictions instead of the labels",
+    )
     return parser
 
 
@@ -90,7 +95,12 @@ def _main(argv: list[str] | None) -> int:
         from kerascls.optimize import prune
 
         result = prune(
-            parent, sparsity=args.prune, epochs=args.epochs or 2, int8=not args.no_int8, **common
+            parent,
+            sparsity=args.prune,
+            epochs=args.epochs or 2,
+            int8=not args.no_int8,
+            self_distill=args.self_distill,
+            **common,
         )
     else:
         from kerascls.optimize import distill
