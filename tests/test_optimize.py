@@ -371,6 +371,21 @@ def test_self_distilled_pruning_reaches_the_sparsity_and_keeps_accuracy(trained,
     assert result.settings["targets"] == "the dense model's probabilities"
 
 
+def test_prunable_copies_the_model_instead_of_sharing_its_kernels(trained, data):
+    from kerascls.optimize.pruning import prunable, pruning_schedule
+    from kerascls.optimize.source import resolve_source
+    from kerascls.optimize.twin import tf_keras_twin
+
+    source = resolve_source(trained, data=data, model_kwargs=TINY)
+    dense = tf_keras_twin(source.model, source.recipe)
+    before = [w.copy() for w in dense.get_weights()]
+    wrapped = prunable(dense, pruning_schedule(0.5, 10))
+    for variable in wrapped.trainable_variables:
+        variable.assign(np.zeros(variable.shape, variable.dtype.as_numpy_dtype))
+    for kept, now in zip(before, dense.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, now)
+
+
 @pytest.mark.parametrize("sparsity", [0, 1, 1.5, -0.2, True, "0.5"])
 def test_prune_rejects_a_sparsity_outside_0_1(trained, data, sparsity):
     from kerascls.optimize import prune

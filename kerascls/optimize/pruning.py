@@ -80,7 +80,11 @@ def prunable(model: Any, schedule: Any) -> Any:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer.__class__.from_config(layer.get_config())
 
-    pruned = tf_keras.models.clone_model(model, clone_function=wrap)
+    # The wrappers take the layers they are given, kernels and all: wrap those of a copy,
+    # or the masks would zero `model`'s own weights (self-distillation's teacher).
+    copy = tf_keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    pruned = tf_keras.models.clone_model(copy, clone_function=wrap)
     # clone_model builds fresh layers; the wrappers' own variables (masks, thresholds)
     # keep their initial values because copy_weights skips them.
     from kerascls.optimize.twin import copy_weights
