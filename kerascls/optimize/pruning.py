@@ -78,19 +78,13 @@ def prunable(model: Any, schedule: Any) -> Any:
     def wrap(layer: Any) -> Any:
         if type(layer).__name__ in PRUNED_LAYERS:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer.__class__.from_config(layer.get_config())
+        return layer  # the copy's own layer, weights and all
 
     # The wrappers take the layers they are given, kernels and all: wrap those of a copy,
     # or the masks would zero `model`'s own weights (self-distillation's teacher).
     copy = tf_keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    pruned = tf_keras.models.clone_model(copy, clone_function=wrap)
-    # clone_model builds fresh layers; the wrappers' own variables (masks, thresholds)
-    # keep their initial values because copy_weights skips them.
-    from kerascls.optimize.twin import copy_weights
-
-    copy_weights(model, pruned)
-    return pruned
+    return tf_keras.models.clone_model(copy, clone_function=wrap)
 
 
 def sparsity_report(model: Any) -> dict[str, Any]:
