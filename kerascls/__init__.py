@@ -30,9 +30,13 @@ _LAZY = {
     "create_model": "kerascls.models",
     "list_models": "kerascls.models",
     "register_model": "kerascls.models",
+    "load_model": "kerascls.models",
     "load_cifar10": "kerascls.data",
     "load_image_folder": "kerascls.data",
     "from_arrays": "kerascls.data",
+    "fit": "kerascls.train",
+    "load_run": "kerascls.train",
+    "Recipe": "kerascls.train",
     "KerasclsError": "kerascls.errors",
 }
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+import kerascls
 from kerascls.data import from_arrays
 from kerascls.errors import KerasclsError
 from kerascls.models import load_model
@@ -141,6 +142,7 @@ def test_load_run_without_a_path_gives_the_newest(tmp_path):
         (run_dir / "run.json").write_text(json.dumps({"created": 1000.0 + i}))
     assert [p.name for p in find_runs(logdir)] == ["old", "new"]
     assert load_run(logdir=logdir).path.name == "new"
+    assert kerascls.load_run(logdir=logdir).path.name == "new"  # the spelling
     with pytest.raises(KerasclsError, match="no training runs"):
         load_run(logdir=tmp_path / "empty")
 
