@@ -70,11 +70,26 @@ def read_scalars(event_dir: Path) -> dict[str, list[float]]:
     }
 
 
+class RecordPredictions(keras.callbacks.Callback):
+    """Predictions of the in-memory model at the end of every epoch, before any reload."""
+
+    def __init__(self, images: np.ndarray):
+        super().__init__()
+        self.images, self.by_epoch, self.val_accuracy = images, [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.by_epoch.append(np.asarray(self.model(self.images, training=False)))
+        self.val_accuracy.append(logs["val_accuracy"])
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("fit")
     data = colour_dataset()
-    return fit(tiny_recipe(tmp_path, epochs=2), data=data, verbose=0), data
+    recorder = RecordPredictions(data.validation.images[:8].astype("float32"))
+    run = fit(tiny_recipe(tmp_path, epochs=2), data=data, callbacks=[recorder], verbose=0)
+    run.recorded = recorder
+    return run, data
 
 
 def test_fit_writes_a_complete_run_folder(finished_run):
@@ -128,6 +143,10 @@ def test_best_checkpoint_reloads_to_the_same_predictions(finished_run):
     first = run.load_model()(images)
     again = load_model(run.path / "best.keras")(images)
     np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+    # ...and they are the in-memory model's predictions at its best epoch, before saving
+    recorded = run.recorded
+    best_epoch = int(np.argmax(recorded.val_accuracy))  # first of ties, as the checkpoint
+    np.testing.assert_allclose(np.asarray(first), recorded.by_epoch[best_epoch], atol=1e-6)
     report = json.loads((run.path / "report.json").read_text())
     assert report["split"] == "validation" and report["num_examples"] == len(data.validation)
     assert sum(map(sum, report["confusion_matrix"])) == len(data.validation)
