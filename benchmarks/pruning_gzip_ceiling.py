@@ -20,20 +20,14 @@ count and placement of the zeros.
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from kerascls.optimize.pruning import PRUNED_LAYERS
-from kerascls.optimize.source import predict_in_batches, resolve_source
-
-
-def gzip_bytes(arrays: list[np.ndarray]) -> int:
-    raw = b"".join(np.asarray(a, np.float32).tobytes() for a in arrays)
-    return len(gzip.compress(raw, compresslevel=9, mtime=0))
+from kerascls.optimize.pruning import PRUNED_LAYERS, gzip_size, weights_bytes
+from kerascls.optimize.source import accuracy, keras_predict, resolve_source
 
 
 def magnitude_mask(kernel: np.ndarray, sparsity: float, block: int) -> np.ndarray:
@@ -56,12 +50,10 @@ def main() -> None:
     model = source.model
     images, labels = source.validation_arrays()
     dense = model.get_weights()
-    dense_gzip = gzip_bytes(dense)
+    dense_gzip = gzip_size(weights_bytes(model))
+    predict = keras_predict(model)
 
-    def accuracy() -> float:
-        return float(np.mean(np.argmax(predict_in_batches(model, images), 1) == labels))
-
-    print(f"dense gzip_bytes {dense_gzip} accuracy {accuracy():.4f}")
+    print(f"dense gzip_bytes {dense_gzip} accuracy {accuracy(predict, images, labels):.4f}")
     for sparsity in args.sparsity:
         for block in args.blocks:
             masked = []
@@ -71,10 +63,10 @@ def main() -> None:
                     weights[0] = weights[0] * magnitude_mask(weights[0], sparsity, block)
                 masked.extend(weights)
             model.set_weights(masked)
-            ratio = dense_gzip / gzip_bytes(masked)
+            ratio = dense_gzip / gzip_size(weights_bytes(model))
             print(
                 f"sparsity {sparsity} block {block} gzip_ratio {ratio:.3f} "
-                f"zero_shot_accuracy {accuracy():.4f}"
+                f"zero_shot_accuracy {accuracy(predict, images, labels):.4f}"
             )
             model.set_weights(dense)
 
