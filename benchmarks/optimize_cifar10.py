@@ -17,7 +17,8 @@ issue's targets as `target_* yes|no`:
 Targets: QAT INT8 within 0.5 pt of float and above PTQ INT8; 50% sparsity with <= 1 pt
 lost and gzip >= 1.8x smaller; the distilled student above the student alone.
 Nothing is written under logs/. `--skip qat,prune,distill` leaves parts out; `--qat-lr`,
-`--prune-lr` and `--prune-epochs` change the fine-tuning from the API's defaults.
+`--prune-lr` and `--prune-epochs` change the fine-tuning from the API's defaults;
+`--no-bn-recalibration` keeps the BatchNormalization statistics fine-tuning ends with.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def main() -> None:
     parser.add_argument(
         "--prune-self-distill", action="store_true", help="prune on the dense model's outputs"
     )
+    parser.add_argument(
+        "--no-bn-recalibration",
+        action="store_true",
+        help="keep the BatchNormalization statistics fine-tuning ends with (QAT, pruning)",
+    )
     parser.add_argument("--skip", default="", help="comma-separated: qat,prune,distill")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -83,9 +89,10 @@ def main() -> None:
     figure("ptq_seconds", round(time.perf_counter() - started, 1))
 
     common = {"epochs": args.epochs, "batch_size": args.batch_size, "data": source.data}
+    recalibrate = {"recalibrate_bn": not args.no_bn_recalibration}
     if "qat" not in skip:
         started = time.perf_counter()
-        result = qat(source.run, **common, **given(lr=args.qat_lr))
+        result = qat(source.run, **common, **recalibrate, **given(lr=args.qat_lr))
         m = result.metrics
         figure("qat_keras_acc", m["qat_accuracy"])
         figure("qat_int8_acc", m["int8_accuracy"])
@@ -100,7 +107,8 @@ def main() -> None:
     if "prune" not in skip:
         started = time.perf_counter()
         options = {**common, **given(epochs=args.prune_epochs, lr=args.prune_lr)}
-        m = prune(source.run, sparsity=0.5, self_distill=args.prune_self_distill, **options).metrics
+        options.update(recalibrate, self_distill=args.prune_self_distill)
+        m = prune(source.run, sparsity=0.5, **options).metrics
         figure("pruned50_sparsity", m["sparsity"])
         figure("pruned50_acc", m["pruned_accuracy"])
         figure("pruned50_gzip_weights_bytes_before", m["gzip_bytes_before"])

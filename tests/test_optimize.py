@@ -359,6 +359,47 @@ def test_fine_tuning_with_a_teacher_fits_its_predictions_not_the_labels(trained,
     assert np.allclose(head.get_weights()[0], 0)  # the teacher itself does not train
 
 
+def test_batch_norm_recalibration_averages_the_batch_statistics(trained, data):
+    """Precise BN: moving mean/variance become the plain mean of the batches' statistics."""
+    import tf_keras
+
+    from kerascls.optimize.finetune import recalibrate_batch_norm
+    from kerascls.optimize.quantization import quantize_aware
+    from kerascls.optimize.source import resolve_source
+    from kerascls.optimize.twin import tf_keras_twin
+
+    source = resolve_source(trained, data=data, model_kwargs=TINY)
+    twin = tf_keras_twin(source.model, source.recipe)
+    norms = [
+        layer for layer in twin.layers if isinstance(layer, tf_keras.layers.BatchNormalization)
+    ]
+    kernels = [w.copy() for w in twin.get_layer("stage1_conv1").get_weights()]
+    batches = [images for images, _ in source.train_pipeline(16).take(5).as_numpy_iterator()]
+
+    assert recalibrate_batch_norm(twin, batches) == 5
+    first = norms[0]
+    before_first = tf_keras.Model(twin.inputs, first.input)
+    means = [before_first(b).numpy().mean(axis=(0, 1, 2)) for b in batches]
+    variances = [before_first(b).numpy().var(axis=(0, 1, 2)) for b in batches]
+    np.testing.assert_allclose(first.moving_mean.numpy(), np.mean(means, 0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(first.moving_variance.numpy(), np.mean(variances, 0), rtol=2e-3)
+    # Not the last batch's alone, which is where a momentum of 0 would leave it.
+    assert not np.allclose(first.moving_mean.numpy(), means[-1], rtol=1e-3)
+    assert all(layer.momentum == 0.9 for layer in norms)  # restored
+    for kept, now in zip(kernels, twin.get_layer("stage1_conv1").get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, now)
+
+    # tfmot's QuantizeWrapper hides its BatchNormalization layers; they are found anyway.
+    qat_model = quantize_aware(source.model, source.recipe)
+    wrapped = [m for m in qat_model.submodules if isinstance(m, tf_keras.layers.BatchNormalization)]
+    assert len(wrapped) == len(norms)
+    start = [layer.moving_mean.numpy().copy() for layer in wrapped]
+    recalibrate_batch_norm(qat_model, batches)
+    for layer, mean in zip(wrapped, start, strict=True):
+        assert not np.allclose(layer.moving_mean.numpy(), mean)
+        assert layer.momentum == 0.9
+
+
 def test_self_distilled_pruning_reaches_the_sparsity_and_keeps_accuracy(trained, data):
     from kerascls.optimize import prune
 

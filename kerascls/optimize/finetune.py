@@ -10,6 +10,14 @@ function it started from rather than re-fitting the labels, which is where two e
 fine-tuning lose accuracy. On the CIFAR-10 ResNet-20 at 55% sparsity that cut the loss from
 1.24 to 1.06 points (2 epochs), 0.92 after 4.
 
+After fine-tuning, `recalibrate_batch_norm` replaces every BatchNormalization's moving
+statistics by their average over many training batches ("precise BN"). kerascls models use
+momentum 0.9 (PyTorch's 0.1), so the moving statistics at the end of any fit are an average
+of the last ten or so batches only: noise. On the 120-epoch CIFAR-10 ResNet-20 (89.56%),
+one epoch of fine-tuning at lr 1e-7, which changes nothing but those statistics, scored
+89.20%; the same weights with statistics averaged over 100 batches of 128 scored 89.66%.
+That noise, not the weight updates, was most of what two epochs of QAT fine-tuning lost.
+
 Example:
     >>> history = fine_tune(qat_model, source, epochs=2, lr=1e-3)  # doctest: +SKIP
 """
@@ -70,6 +78,60 @@ def fine_tune(
         shuffle=False,  # the pipeline shuffles, seeded
         verbose=verbose,
     )
+
+
+BN_RECALIBRATION_IMAGES = 12_800
+
+
+def recalibrate_batch_norm(model: Any, batches: Any) -> int:
+    """Set every BatchNormalization's moving mean and variance to its mean over `batches`.
+
+    Each batch runs in training mode with the layer's momentum set to k / (k + 1) for the
+    k-th batch, so that the moving averages become plain averages of the batch statistics
+    (PyTorch's `momentum=None`); no weight changes. Layers inside tfmot's wrappers are
+    found too (`submodules`). In a fake-quant model the activation ranges also move a
+    little towards the new statistics, as in any training step.
+
+    Args:
+        model: a tf_keras model (plain, QAT or pruning-stripped).
+        batches: an iterable of (images, labels) or images, e.g.
+            `source.train_pipeline(64).take(200)`: augmented training batches, like the
+            ones the statistics were first gathered on.
+
+    Returns:
+        How many batches were averaged.
+
+    Example:
+        >>> recalibrate_batch_norm(twin, source.train_pipeline(64).take(200))  # doctest: +SKIP
+        200
+    """
+    import tf_keras
+
+    layers = [
+        layer
+        for layer in model.submodules
+        if isinstance(layer, tf_keras.layers.BatchNormalization) and layer.trainable
+    ]
+    momenta = [layer.momentum for layer in layers]
+    count = 0
+    try:
+        for batch in batches:
+            images = batch[0] if isinstance(batch, tuple | list) else batch
+            for layer in layers:
+                layer.momentum = count / (count + 1)
+            # Eager on purpose: a traced call would freeze the first momentum into the graph.
+            model(images, training=True)
+            count += 1
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+    return count
+
+
+def recalibrate_on_source(model: Any, source: Any, batch_size: int = 64) -> int:
+    """`recalibrate_batch_norm` on BN_RECALIBRATION_IMAGES augmented training images."""
+    steps = max(1, BN_RECALIBRATION_IMAGES // batch_size)
+    return recalibrate_batch_norm(model, source.train_pipeline(batch_size, seed=1).take(steps))
 
 
 def _teacher_targets(student: Any, teacher: Any) -> Any:

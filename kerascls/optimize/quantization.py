@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import KerasclsError
-from kerascls.optimize.finetune import check_epochs, check_lr, fine_tune
+from kerascls.optimize.finetune import (
+    BN_RECALIBRATION_IMAGES,
+    check_epochs,
+    check_lr,
+    fine_tune,
+    recalibrate_on_source,
+)
 from kerascls.optimize.source import (
     Source,
     accuracy,
@@ -236,6 +242,7 @@ def qat(
     batch_size: int = 64,
     data: Any = None,
     model_kwargs: Mapping[str, Any] | None = None,
+    recalibrate_bn: bool = True,
     verbose: int | str = 0,
 ) -> QATResult:
     """Quantization-aware fine-tuning of a trained model, and its full-INT8 TFLite file.
@@ -250,6 +257,10 @@ def qat(
         data: the `ImageDataset` (required for a model; default for a run: its own).
         model_kwargs: the model's builder options, for a model (not a run) built with
             non-default ones.
+        recalibrate_bn: after fine-tuning, average the BatchNormalization statistics over
+            12,800 training images (`recalibrate_batch_norm`) instead of keeping the last
+            few batches' (on the CIFAR-10 ResNet-20: fake-quant model 89.44% instead of
+            89.08%, TFLite agreement 99.24% instead of 99.04%; INT8 89.30% both ways).
         verbose: Keras fit verbosity.
 
     Returns:
@@ -270,6 +281,8 @@ def qat(
         qat_model, source.calibration_images(512), batch_size=batch_size
     )
     fine_tune(qat_model, source, epochs=epochs, lr=lr, batch_size=batch_size, verbose=verbose)
+    if recalibrate_bn:
+        recalibrate_on_source(qat_model, source, batch_size)
 
     tflite = convert_tflite(
         qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
@@ -291,6 +304,7 @@ def qat(
         "batch_size": batch_size,
         "label_smoothing": source.label_smoothing,
         "calibrated_ranges": calibrated,
+        "bn_recalibration_images": BN_RECALIBRATION_IMAGES if recalibrate_bn else 0,
         "tflite": INT8_FILE,
     }
     return QATResult(source, qat_model, keras_model, tflite, metrics, settings)
