@@ -410,6 +410,8 @@ def test_self_distilled_pruning_reaches_the_sparsity_and_keeps_accuracy(trained,
     assert abs(result.metrics["sparsity"] - 0.5) <= 0.02
     assert result.metrics["pruned_accuracy"] >= 0.9
     assert result.settings["targets"] == "the dense model's probabilities"
+    # A split smaller than 12,800 images is averaged once over, not repeated.
+    assert 1 <= result.settings["bn_recalibration_batches"] <= -(-len(data.train) // 16)
 
 
 def test_prunable_copies_the_model_instead_of_sharing_its_kernels(trained, data):

@@ -129,7 +129,10 @@ def recalibrate_batch_norm(model: Any, batches: Any) -> int:
 
 
 def recalibrate_on_source(model: Any, source: Any, batch_size: int = 64) -> int:
-    """`recalibrate_batch_norm` on BN_RECALIBRATION_IMAGES augmented training images."""
+    """`recalibrate_batch_norm` on BN_RECALIBRATION_IMAGES augmented training images.
+
+    Fewer on a training split smaller than that (one pass, no repeat); returns the batches.
+    """
     steps = max(1, BN_RECALIBRATION_IMAGES // batch_size)
     return recalibrate_batch_norm(model, source.train_pipeline(batch_size, seed=1).take(steps))
 

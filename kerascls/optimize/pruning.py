@@ -32,7 +32,6 @@ import numpy as np
 
 from kerascls.errors import KerasclsError
 from kerascls.optimize.finetune import (
-    BN_RECALIBRATION_IMAGES,
     check_epochs,
     check_lr,
     fine_tune,
@@ -268,8 +267,9 @@ def prune(
         teacher=dense if self_distill else None,
     )
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
+    recalibrated = 0
     if recalibrate_bn:  # on the stripped model: no pruning wrapper runs a training step
-        recalibrate_on_source(stripped, source, batch_size)
+        recalibrated = recalibrate_on_source(stripped, source, batch_size)
     pruned = keras_model_like(stripped, source.recipe)
 
     images, labels = source.validation_arrays()
@@ -308,7 +308,7 @@ def prune(
         "batch_size": batch_size,
         "label_smoothing": 0.0 if self_distill else source.label_smoothing,
         "targets": "the dense model's probabilities" if self_distill else "labels",
-        "bn_recalibration_images": BN_RECALIBRATION_IMAGES if recalibrate_bn else 0,
+        "bn_recalibration_batches": recalibrated,
         "int8": "post-training full INT8" if int8 else None,
     }
     return PruneResult(source, pruned, tflite, metrics, settings)

@@ -32,7 +32,6 @@ import numpy as np
 
 from kerascls.errors import KerasclsError
 from kerascls.optimize.finetune import (
-    BN_RECALIBRATION_IMAGES,
     check_epochs,
     check_lr,
     fine_tune,
@@ -281,8 +280,9 @@ def qat(
         qat_model, source.calibration_images(512), batch_size=batch_size
     )
     fine_tune(qat_model, source, epochs=epochs, lr=lr, batch_size=batch_size, verbose=verbose)
+    recalibrated = 0
     if recalibrate_bn:
-        recalibrate_on_source(qat_model, source, batch_size)
+        recalibrated = recalibrate_on_source(qat_model, source, batch_size)
 
     tflite = convert_tflite(
         qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
@@ -304,7 +304,7 @@ def qat(
         "batch_size": batch_size,
         "label_smoothing": source.label_smoothing,
         "calibrated_ranges": calibrated,
-        "bn_recalibration_images": BN_RECALIBRATION_IMAGES if recalibrate_bn else 0,
+        "bn_recalibration_batches": recalibrated,
         "tflite": INT8_FILE,
     }
     return QATResult(source, qat_model, keras_model, tflite, metrics, settings)
