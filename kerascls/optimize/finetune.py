@@ -83,6 +83,21 @@ def fine_tune(
 BN_RECALIBRATION_IMAGES = 12_800
 
 
+def batch_norm_layers(model: Any) -> list:
+    """The trainable BatchNormalization layers of a tf_keras model, tfmot's wrappers opened.
+
+    `submodules` reaches the layers a QuantizeWrapper or PruneLowMagnitude holds, which
+    `model.layers` lists only as the wrapper.
+    """
+    import tf_keras
+
+    return [
+        layer
+        for layer in model.submodules
+        if isinstance(layer, tf_keras.layers.BatchNormalization) and layer.trainable
+    ]
+
+
 def recalibrate_batch_norm(model: Any, batches: Any) -> int:
     """Set every BatchNormalization's moving mean and variance to its mean over `batches`.
 
@@ -105,13 +120,7 @@ def recalibrate_batch_norm(model: Any, batches: Any) -> int:
         >>> recalibrate_batch_norm(twin, source.train_pipeline(64).take(200))  # doctest: +SKIP
         200
     """
-    import tf_keras
-
-    layers = [
-        layer
-        for layer in model.submodules
-        if isinstance(layer, tf_keras.layers.BatchNormalization) and layer.trainable
-    ]
+    layers = batch_norm_layers(model)
     momenta = [layer.momentum for layer in layers]
     count = 0
     try:

@@ -267,9 +267,8 @@ def prune(
         teacher=dense if self_distill else None,
     )
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
-    recalibrated = 0
-    if recalibrate_bn:  # on the stripped model: no pruning wrapper runs a training step
-        recalibrated = recalibrate_on_source(stripped, source, batch_size)
+    # On the stripped model: no pruning wrapper runs a training step.
+    recalibrated = recalibrate_on_source(stripped, source, batch_size) if recalibrate_bn else 0
     pruned = keras_model_like(stripped, source.recipe)
 
     images, labels = source.validation_arrays()

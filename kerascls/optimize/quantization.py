@@ -32,6 +32,7 @@ import numpy as np
 
 from kerascls.errors import KerasclsError
 from kerascls.optimize.finetune import (
+    batch_norm_layers,
     check_epochs,
     check_lr,
     fine_tune,
@@ -105,12 +106,9 @@ def calibrate_activation_ranges(qat_model: Any, images: np.ndarray, batch_size: 
     batch_size = min(batch_size, len(images) // 2)  # two batches at least, even on tiny data
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     ranges = moving_average_range_variables(qat_model)
-    frozen = []
-    for layer in qat_model.layers:
-        inner = getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper holds the layer
-        if "BatchNormalization" in type(inner).__name__ and inner.trainable:
-            inner.trainable = False  # tf_keras: a non-trainable BN runs in inference mode
-            frozen.append(inner)
+    frozen = batch_norm_layers(qat_model)
+    for layer in frozen:
+        layer.trainable = False  # tf_keras: a non-trainable BN runs in inference mode
     try:
         previous = [v.numpy().astype(np.float64) for v in ranges]
         totals = [np.zeros_like(value) for value in previous]
@@ -280,9 +278,7 @@ def qat(
         qat_model, source.calibration_images(512), batch_size=batch_size
     )
     fine_tune(qat_model, source, epochs=epochs, lr=lr, batch_size=batch_size, verbose=verbose)
-    recalibrated = 0
-    if recalibrate_bn:
-        recalibrated = recalibrate_on_source(qat_model, source, batch_size)
+    recalibrated = recalibrate_on_source(qat_model, source, batch_size) if recalibrate_bn else 0
 
     tflite = convert_tflite(
         qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
