@@ -1,7 +1,8 @@
 """kerascls-train: train a classifier on an image folder (or CIFAR-10) into a run folder.
 
 kerascls-train --data-dir photos/ --model resnet20 --epochs 30
-kerascls-train --data-dir ../cifar10 --cutout 16   # the recipe of examples/cifar10.py
+kerascls-train --data-dir photos/ --recipe fast --time-budget 15m
+kerascls-train --data-dir ../cifar10 --recipe fast   # the recipe of examples/cifar10.py
 kerascls-train --resume            # continue the newest run where it stopped
 """
 
@@ -12,20 +13,45 @@ import argparse
 from kerascls.cli.common import run_command
 
 
-def add_training_flags(parser: argparse.ArgumentParser, defaults) -> None:
-    """The flags shared by kerascls-train and examples/cifar10.py; `defaults` is a Recipe."""
+def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | None) -> None:
+    """The flags shared by kerascls-train and examples/cifar10.py.
+
+    `default_recipe` names the preset used without --recipe (None: `Recipe()`'s defaults).
+    Every other flag defaults to the recipe's own value.
+    """
+    from kerascls.train.presets import RECIPES
+
+    parser.add_argument(
+        "--recipe",
+        default=default_recipe,
+        choices=list(RECIPES),
+        help="a named recipe (kerascls/train/presets.py); the other flags change its fields"
+        + (f"; default {default_recipe}" if default_recipe else ""),
+    )
     parser.add_argument(
         "--data-dir",
-        default=defaults.data_dir,
         help="image folder with train/<class>/ (and optional validation/, test/); "
         "default: download CIFAR-10",
     )
-    parser.add_argument("--model", default=defaults.model, help="a name from list_models()")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--logdir", default=defaults.logdir, help="where run folders go")
+    parser.add_argument(
+        "--validation-size",
+        type=_fraction_or_count,
+        metavar="N",
+        help="images held out of train/ for validation when there is no validation/ "
+        "folder: a fraction (0.1) or a count (5000); default: the recipe's",
+    )
+    parser.add_argument("--model", help="a name from list_models()")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--time-budget",
+        metavar="DURATION",
+        help="train for this long (900, 15m, 1.5h) from start to evaluated run: the "
+        "schedule's length is set from the speed of the first steps",
+    )
+    parser.add_argument("--logdir", default="logs", help="where run folders go (default logs)")
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -37,20 +63,40 @@ def add_training_flags(parser: argparse.ArgumentParser, defaults) -> None:
     )
 
 
-def recipe_from_flags(args: argparse.Namespace, defaults):
-    """A copy of `defaults` with the values of the flags."""
-    import dataclasses
+_FLAG_FIELDS = (
+    "data_dir",
+    "validation_size",
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "logdir",
+)
 
-    return dataclasses.replace(
-        defaults,
-        data_dir=args.data_dir,
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        logdir=args.logdir,
-    )
+
+def _fraction_or_count(text: str) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fraction or a count") from None
+    if value < 0 or (value >= 1 and not value.is_integer()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a fraction in [0, 1) such as 0.1, or a whole count such as 500"
+        )
+    return value if value < 1 else int(value)
+
+
+def recipe_from_flags(args: argparse.Namespace, **fields):
+    """The recipe --recipe names (or `Recipe()`), with the flags given and `fields` set."""
+    from kerascls.train.budget import parse_duration
+    from kerascls.train.recipe import Recipe
+
+    given = {name: getattr(args, name) for name in _FLAG_FIELDS if getattr(args, name) is not None}
+    if args.time_budget is not None:
+        given["time_budget"] = parse_duration(args.time_budget)
+    given.update(fields)
+    return Recipe.preset(args.recipe, **given) if args.recipe else Recipe(**given)
 
 
 def print_next_steps(run) -> None:
@@ -59,16 +105,12 @@ def print_next_steps(run) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    from kerascls.train.recipe import Recipe
-
-    defaults = Recipe()
     parser = argparse.ArgumentParser(prog="kerascls-train", description=__doc__.splitlines()[0])
-    add_training_flags(parser, defaults)
+    add_training_flags(parser, None)
     parser.add_argument(
         "--augment",
-        default=defaults.augment,
         choices=("none", "cifar", "standard", "strong"),
-        help="augmentation preset",
+        help="augmentation preset (default: the recipe's)",
     )
     parser.add_argument(
         "--cutout",
@@ -79,13 +121,11 @@ def _main(argv: list[str] | None) -> int:
         "examples/cifar10.py does with 16 on 32x32 images; default 0: off",
     )
     parser.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
-    parser.add_argument("--optimizer", default=defaults.optimizer, choices=("sgd", "adam", "adamw"))
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     parser.add_argument("--mixed-precision", action="store_true")
     args = parser.parse_args(argv)
     if args.cutout < 0:
         parser.error(f"--cutout must be 0 (off) or a side in pixels, got {args.cutout}")
-
-    import dataclasses
 
     from kerascls.train import fit, resume
 
@@ -93,14 +133,16 @@ def _main(argv: list[str] | None) -> int:
         run = resume(None if args.resume is True else args.resume, logdir=args.logdir)
         print_next_steps(run)
         return 0
-    recipe = dataclasses.replace(
-        recipe_from_flags(args, defaults),
-        augment=_augment_from_flags(args.augment, args.cutout),
-        image_size=(args.image_size, args.image_size) if args.image_size else None,
-        optimizer=args.optimizer,
-        mixed_precision=args.mixed_precision,
-    )
-    run = fit(recipe)
+    fields = {}
+    if args.augment or args.cutout:
+        fields["augment"] = _augment_from_flags(args.augment or "cifar", args.cutout)
+    if args.image_size:
+        fields["image_size"] = (args.image_size, args.image_size)
+    if args.optimizer:
+        fields["optimizer"] = args.optimizer
+    if args.mixed_precision:
+        fields["mixed_precision"] = True
+    run = fit(recipe_from_flags(args, **fields))
     print_next_steps(run)
     return 0
 

@@ -50,8 +50,10 @@ class AugmentConfig:
     Modern augmentations:
 
     Args:
-        crop_padding: pad by this many pixels (zeros) and crop a random window of the
-            original size; the standard CIFAR augmentation (4 for 32x32).
+        crop_padding: pad by this many pixels and crop a random window of the original
+            size; the standard CIFAR augmentation (4 for 32x32).
+        crop_fill: what the padding holds: "constant" (zeros, the ResNet paper's) or
+            "reflect" (a mirror of the border, airbench's, with crop_padding=2).
         cutout: side in pixels of a square set to mid-grey (127.5) at a random centre
             (DeVries & Taylor 2017; 16 for CIFAR). 0: off.
         random_erasing: probability that Keras' RandomErasing replaces a random rectangle of
@@ -87,6 +89,7 @@ class AugmentConfig:
     fill_mode: str = "nearest"
     cval: float = 0.0
     crop_padding: int = 0
+    crop_fill: str = "constant"
     cutout: int = 0
     random_erasing: float = 0.0
     randaugment_ops: int = 0
@@ -109,6 +112,8 @@ class AugmentConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.crop_fill not in ("constant", "reflect"):
+            raise ValueError(f"crop_fill={self.crop_fill!r} must be 'constant' or 'reflect'")
         if self.fill_mode not in FILL_MODES:
             raise ValueError(f"fill_mode={self.fill_mode!r} must be one of {FILL_MODES}")
         low, high = self.zoom_bounds

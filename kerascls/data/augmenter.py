@@ -239,8 +239,8 @@ class Augmenter:
         return tf.cast(layer(images, training=True), tf.float32)
 
     def _pad_and_crop(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        # Zero-padding by p then cropping at offset (p + dy, p + dx) is a shift by whole pixels
-        # with zero fill: one nearest-neighbour transform, no padded copy of the batch.
+        # Padding by p then cropping at offset (p + dy, p + dx) is a shift by whole pixels
+        # with zero (or mirrored) fill: one nearest-neighbour transform, no padded copy.
         p = self.config.crop_padding
         n = tf.shape(images)[0]
         shifts = tf.random.stateless_uniform([n, 2], seed, -p, p + 1, dtype=tf.int32)
@@ -249,7 +249,7 @@ class Augmenter:
         transforms = tf.stack(
             [ones, zeros, shifts[:, 0], zeros, ones, shifts[:, 1], zeros, zeros], axis=-1
         )
-        return _transform(images, transforms, "constant", 0.0, "NEAREST")
+        return _transform(images, transforms, self.config.crop_fill, 0.0, "NEAREST")
 
     def _affine(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         c = self.config

@@ -17,6 +17,7 @@ Example:
 """
 
 from kerascls.models import (  # importing registers the models
+    airbench,
     cnn,
     lenet,
     mobilenetv3,
@@ -39,6 +40,7 @@ from kerascls.models.transfer import unfreeze_top_layers
 __all__ = [
     "BuildSpec",
     "ModelInfo",
+    "airbench",
     "cnn",
     "conv_layer_names",
     "create_model",

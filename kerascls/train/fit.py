@@ -129,7 +129,7 @@ def fit(
     Returns:
         The finished run (its folder, and run.json as `run.info`).
     """
-    return _train(recipe, None, data, callbacks, verbose)
+    return _train(recipe, None, data, callbacks, verbose, started=time.perf_counter())
 
 
 def resume(
@@ -158,10 +158,17 @@ def resume(
             f"run {resumed.path} has no backup/ to resume from (it stopped before its first "
             f"epoch ended); start a new run instead"
         )
-    return _train(Recipe.from_dict(resumed.info["recipe"]), resumed, data, callbacks, verbose)
+    return _train(
+        Recipe.from_dict(resumed.info["recipe"]),
+        resumed,
+        data,
+        callbacks,
+        verbose,
+        started=time.perf_counter(),
+    )
 
 
-def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run:
+def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, started: float) -> Run:
     recipe.validate()
     set_seed(recipe.seed)
     data = data if data is not None else load_data(recipe)
@@ -184,10 +191,20 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
     train_ds, val_ds = _pipelines(recipe, data)
     steps = _steps_per_epoch(train_ds, len(data.train.labels), recipe.batch_size)
 
+    # The schedule's length: fixed, or a variable the time budget sets once it has measured
+    # the run's speed (a resumed budgeted run keeps the length it had planned).
+    total_steps: Any = recipe.epochs * steps
+    if recipe.time_budget is not None:
+        planned = resumed.info.get("planned_steps") if resumed else None
+        total_steps = keras.Variable(planned or total_steps, dtype="int64", trainable=False)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(mixed_precision_policy(recipe.mixed_precision))
     try:
-        model = _build_and_compile(recipe, num_classes, input_shape, normalization, steps)
+        model = _build_and_compile(
+            recipe, num_classes, input_shape, normalization, steps, total_steps
+        )
+        if resumed is None:
+            _init_from_data(model, data.train, recipe.seed)
         info = _run_info(recipe, data, model, normalization, resumed)
         run = Run(path=run_dir, info=info)
         write_json_atomic(run_dir / "run.json", info)
@@ -196,7 +213,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
             from kerascls.data import balanced_class_weights
 
             class_weight = balanced_class_weights(data.train.labels, num_classes)
-        started = time.perf_counter()
+        fit_started = time.perf_counter()
         history = model.fit(
             # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it may
             # drop an undecodable file), and this keeps every epoch exactly `steps` long.
@@ -205,8 +222,10 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
             validation_data=val_ds,
             # known length: Keras otherwise warns "ran out of data" after every validation
             validation_steps=-(-len(data.validation) // recipe.batch_size),
-            epochs=recipe.epochs,
-            callbacks=build_callbacks(
+            # a budgeted run stops itself when its planned steps are done
+            epochs=recipe.epochs if recipe.time_budget is None else 100_000,
+            callbacks=_schedule_callbacks(recipe, run, total_steps, steps, started)
+            + build_callbacks(
                 recipe,
                 run_dir,
                 images_per_epoch=steps * recipe.batch_size,
@@ -219,7 +238,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
             shuffle=False,  # the pipeline shuffles, seeded
             verbose=verbose,
         )
-        train_seconds = time.perf_counter() - started
+        train_seconds = time.perf_counter() - fit_started
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -230,6 +249,15 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose) -> Run
             f"lower --lr or set clipnorm in the recipe"
         )
     return _finish(run, data, history, train_seconds, verbose)
+
+
+def _epochs_in_history(run_dir: Path) -> int:
+    """Epochs a run has finished so far (rows of its history.csv)."""
+    try:
+        with open(run_dir / "history.csv") as f:
+            return max(sum(1 for _ in f) - 1, 0)
+    except OSError:
+        return 0
 
 
 def _best_so_far(run_dir: Path) -> float | None:
@@ -244,7 +272,47 @@ def _best_so_far(run_dir: Path) -> float | None:
     return max(values, default=None)
 
 
-def _build_and_compile(recipe, num_classes, input_shape, normalization, steps) -> keras.Model:
+def _init_from_data(model: keras.Model, train, seed: int) -> None:
+    """Layers that start from the data: airbench's whitening conv, from 5,000 images."""
+    from kerascls.models.airbench import init_whitening, takes_whitening
+
+    if not takes_whitening(model):
+        return
+    from kerascls.data import make_pipeline
+
+    count = min(len(train), 5000)
+    sample = train.subset(np.random.default_rng(seed).permutation(len(train))[:count])
+    images = np.concatenate(
+        [batch.numpy() for batch, _ in make_pipeline(sample, 500, training=False)]
+    )
+    init_whitening(model, images)
+
+
+def _schedule_callbacks(recipe, run, total_steps, steps, started) -> list:
+    """Lookahead averaging and the time budget, which both follow the schedule's length."""
+    from kerascls.train.budget import TimeBudget
+    from kerascls.train.lookahead import Lookahead
+
+    done = _epochs_in_history(run.path) * steps
+    callbacks: list[keras.callbacks.Callback] = []
+    if recipe.time_budget is not None:
+        callbacks.append(
+            TimeBudget(
+                deadline=started + recipe.time_budget,
+                total_steps=total_steps,
+                steps_per_epoch=steps,
+                start_step=done,
+                on_plan=lambda total: run.update(planned_steps=total),
+            )
+        )
+    if recipe.lookahead:
+        callbacks.append(Lookahead(total_steps, start_step=done))
+    return callbacks
+
+
+def _build_and_compile(
+    recipe, num_classes, input_shape, normalization, steps, total_steps
+) -> keras.Model:
     from kerascls.models import create_model
 
     strategy = make_strategy(recipe.strategy)
@@ -254,7 +322,7 @@ def _build_and_compile(recipe, num_classes, input_shape, normalization, steps) -
             kwargs.update(mean=normalization["mean"], std=normalization["std"])
         model = create_model(recipe.model, num_classes, input_shape, **kwargs)
         model.compile(
-            optimizer=build_optimizer(recipe, steps),
+            optimizer=build_optimizer(recipe, steps, total_steps),
             loss=build_loss(recipe),
             metrics=build_metrics(num_classes),
             steps_per_execution=recipe.steps_per_execution,

@@ -13,7 +13,7 @@ from typing import Any
 from kerascls.errors import KerasclsError
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
@@ -59,12 +59,21 @@ class Recipe:
     # Not applied to BatchNorm parameters or biases.
     weight_decay: float = 5e-3
     schedule: str = "cosine"  # one of SCHEDULES
-    warmup_epochs: float = 2.0  # linear warm-up for "cosine"
+    warmup_epochs: float = 2.0  # linear warm-up for "cosine" and "triangle"
     step_epochs: tuple[int, ...] = ()  # "step": epochs at which lr is multiplied by step_gamma
     step_gamma: float = 0.1
     label_smoothing: float = 0.1
     focal_gamma: float = 0.0  # > 0: focal loss instead of cross-entropy
     clipnorm: float | None = None  # clip the global gradient norm to this value
+    # SGD only: BatchNorm biases ("beta") take steps this many times larger (airbench: 64,
+    # for its BatchNorm without a learned scale); 1: the same as every weight.
+    bias_lr_scale: float = 1.0
+    # Lookahead weight averaging every 5 steps (kerascls/train/lookahead.py, airbench's).
+    lookahead: bool = False
+    # Seconds from the start of `fit` to the evaluated run: the run measures its speed on
+    # its first steps and sets the schedule's length so that it ends in time, annealed.
+    # `epochs` is then only an upper bound. None: train for `epochs`.
+    time_budget: float | None = None
 
     # --- callbacks ------------------------------------------------------------------------
     reduce_lr_patience: int = 0  # > 0: ReduceLROnPlateau on val_loss (needs schedule="constant")
@@ -110,6 +119,12 @@ class Recipe:
                 f"early_stopping_start must be an epoch in [0, epochs={self.epochs}), "
                 f"got {self.early_stopping_start}"
             )
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise KerasclsError(f"time_budget must be positive seconds, got {self.time_budget}")
+        if self.bias_lr_scale <= 0:
+            raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
+        if self.bias_lr_scale != 1.0 and self.optimizer != "sgd":
+            raise KerasclsError("bias_lr_scale applies to optimizer 'sgd' only")
         if self.schedule == "step" and not self.step_epochs:
             raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
         from kerascls.models import get_model_info
@@ -125,6 +140,25 @@ class Recipe:
             raise KerasclsError(
                 "use class_weights or oversample, not both: each corrects imbalance"
             )
+
+    def warmup_fraction(self) -> float:
+        """The warm-up as a fraction of the run ("triangle" keeps it when a time budget
+        changes the run's length)."""
+        return min(max(self.warmup_epochs / self.epochs, 0.0), 1.0)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Recipe:
+        """A named recipe (`kerascls.train.presets.RECIPES`), with some fields changed.
+
+        Example:
+            >>> Recipe.preset("fast", epochs=2).model
+            'airbench'
+        """
+        from kerascls.train.presets import RECIPES
+
+        if name not in RECIPES:
+            raise KerasclsError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
+        return dataclasses.replace(RECIPES[name], **overrides)
 
     def early_stopping_start_epoch(self) -> int:
         """The first epoch early stopping watches (see `early_stopping_start`)."""

@@ -126,11 +126,12 @@ class Run:
             )
         return path
 
-    def load_model(self, which: str = "best"):
-        """Load best.keras (or last.keras) with Keras safe mode on."""
+    def load_model(self, which: str = "best", compile: bool = False):
+        """Load best.keras (or last.keras) with Keras safe mode on; for inference unless
+        `compile=True` also restores the optimizer and loss."""
         from kerascls.models import load_model
 
-        return load_model(self.checkpoint(which))
+        return load_model(self.checkpoint(which), compile=compile)
 
     def dataset(self):
         """The run's data, rebuilt from the source that run.json describes."""

@@ -104,11 +104,63 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="kerascls")
+class Triangle(keras.optimizers.schedules.LearningRateSchedule):
+    """airbench's short schedule: linear from `start_factor * peak_lr` up to `peak_lr` over
+    the first `warmup_fraction` of the steps, then linear down to `final_factor * peak_lr`
+    at the last step.
+
+    `total_steps` may be a `keras.Variable`: a time-budgeted run sets it once it has
+    measured its own speed (see `kerascls.train.budget`), and the warm-up follows.
+
+    Example:
+        >>> schedule = Triangle(1.0, total_steps=100, warmup_fraction=0.25)
+        >>> [round(float(schedule(s)), 3) for s in (0, 25, 100)]
+        [0.2, 1.0, 0.07]
+    """
+
+    def __init__(
+        self,
+        peak_lr: float,
+        total_steps,
+        warmup_fraction: float = 0.23,
+        start_factor: float = 0.2,
+        final_factor: float = 0.07,
+    ):
+        self.peak_lr = float(peak_lr)
+        self.total_steps = total_steps
+        self.warmup_fraction = float(warmup_fraction)
+        self.start_factor = float(start_factor)
+        self.final_factor = float(final_factor)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        total = ops.maximum(ops.cast(self.total_steps, "float32"), 1.0)
+        warmup = ops.maximum(ops.floor(self.warmup_fraction * total), 1.0)
+        rising = self.start_factor + (1.0 - self.start_factor) * step / warmup
+        progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
+        falling = 1.0 + (self.final_factor - 1.0) * progress
+        return self.peak_lr * ops.where(step < warmup, rising, falling)
+
+    def get_config(self) -> dict:
+        return {
+            "peak_lr": self.peak_lr,
+            "total_steps": int(ops.convert_to_numpy(self.total_steps)),
+            "warmup_fraction": self.warmup_fraction,
+            "start_factor": self.start_factor,
+            "final_factor": self.final_factor,
+        }
+
+
 def learning_rate(
-    recipe: Recipe, steps_per_epoch: int
+    recipe: Recipe, steps_per_epoch: int, total_steps=None
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """The learning rate (a float or a schedule) that `recipe.schedule` names."""
-    total = recipe.epochs * steps_per_epoch
+    """The learning rate (a float or a schedule) that `recipe.schedule` names.
+
+    `total_steps` (an int or a `keras.Variable`) overrides epochs x steps_per_epoch; the
+    time budget passes a variable it sets once the run's speed is known.
+    """
+    total = recipe.epochs * steps_per_epoch if total_steps is None else total_steps
     if recipe.schedule == "constant":
         return recipe.lr
     if recipe.schedule == "step":
@@ -120,18 +172,71 @@ def learning_rate(
     if recipe.schedule == "cosine":
         warmup = int(recipe.warmup_epochs * steps_per_epoch)
         return WarmupCosine(recipe.lr, total_steps=total, warmup_steps=warmup)
+    if recipe.schedule == "triangle":
+        return Triangle(recipe.lr, total_steps=total, warmup_fraction=recipe.warmup_fraction())
     return OneCycle(recipe.lr, total_steps=total)
 
 
-def build_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+@keras.saving.register_keras_serializable(package="kerascls")
+class BiasScaledSGD(keras.optimizers.SGD):
+    """SGD whose steps on BatchNorm biases ("beta") are `bias_lr_scale` times larger.
+
+    airbench trains its scale-free BatchNorm biases 64x faster than the weights: a bias is
+    one number per channel and moves far less per step than a whole kernel does. Weight
+    decay stays the same for both (it is applied from the base learning rate).
+
+    Example:
+        >>> optimizer = BiasScaledSGD(0.1, bias_lr_scale=64.0, momentum=0.9)
+        >>> optimizer.get_config()["bias_lr_scale"]
+        64.0
+    """
+
+    def __init__(self, *args, bias_lr_scale: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_lr_scale = float(bias_lr_scale)
+        self._scaled_keys: set = set()
+
+    def build(self, variables):
+        if not self.built:
+            # update_step sees the backend's variables, not Keras', so names are matched
+            # here and looked up by the optimizer's own variable key.
+            self._scaled_keys = {self._var_key(v) for v in variables if v.path.endswith("beta")}
+        super().build(variables)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._scaled_keys:
+            learning_rate = learning_rate * self.bias_lr_scale
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "bias_lr_scale": self.bias_lr_scale}
+
+
+def build_optimizer(
+    recipe: Recipe, steps_per_epoch: int, total_steps=None
+) -> keras.optimizers.Optimizer:
     """The optimizer of the recipe, with weight decay kept off BatchNorm and biases.
 
     Decoupled weight decay on BatchNorm's gamma/beta only shrinks the scale that the next
-    convolution undoes, and hurts accuracy; biases are excluded by convention.
+    convolution undoes, and hurts accuracy; biases are excluded by convention. With
+    `bias_lr_scale` (airbench's scale-free BatchNorm) the BatchNorm biases are decayed
+    as airbench does.
     """
-    lr = learning_rate(recipe, steps_per_epoch)
+    lr = learning_rate(recipe, steps_per_epoch, total_steps)
     clip = {"global_clipnorm": recipe.clipnorm} if recipe.clipnorm else {}
     decay = recipe.weight_decay or None
+    if recipe.optimizer == "sgd" and recipe.bias_lr_scale != 1.0:
+        optimizer = BiasScaledSGD(
+            lr,
+            bias_lr_scale=recipe.bias_lr_scale,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov,
+            weight_decay=decay,
+            **clip,
+        )
+        if decay:
+            optimizer.exclude_from_weight_decay(var_names=["gamma", "bias"])
+        return optimizer
     if recipe.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(
             lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=decay, **clip

@@ -21,7 +21,7 @@ from typing import Any
 
 from kerascls.errors import ModelError
 
-ACTIVATIONS = ("relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid", "tanh")
+ACTIVATIONS = ("relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid", "tanh", "gelu")
 
 
 def hard_sigmoid(K: ModuleType, x: Any, name: str) -> Any:
@@ -68,7 +68,8 @@ def activation(K: ModuleType, x: Any, kind: str | None, name: str) -> Any:
     Args:
         K: the Keras namespace (`keras` or `tf_keras`).
         x: input tensor.
-        kind: "relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid", "tanh" or None.
+        kind: "relu", "relu6", "hard_sigmoid", "hard_swish", "sigmoid", "tanh", "gelu"
+            (exact, erf-based, the same in Keras 3 and tf_keras) or None.
         name: name of the output layer.
 
     Example:
@@ -87,6 +88,6 @@ def activation(K: ModuleType, x: Any, kind: str | None, name: str) -> Any:
         return hard_sigmoid(K, x, name)
     if kind == "hard_swish":
         return hard_swish(K, x, name)
-    if kind in ("sigmoid", "tanh"):
+    if kind in ("sigmoid", "tanh", "gelu"):
         return K.layers.Activation(kind, name=name)(x)
     raise ModelError(f"activation must be one of {ACTIVATIONS} or None, got {kind!r}")

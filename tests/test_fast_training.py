@@ -1,0 +1,170 @@
+"""The fast recipe's pieces: the airbench model and its whitening, the triangular
+schedule, 64x BatchNorm-bias steps, lookahead averaging, the time budget and --recipe."""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import replace
+
+import keras
+import numpy as np
+import pytest
+from test_train import colour_dataset
+
+from kerascls.errors import KerasclsError
+from kerascls.models import create_model
+from kerascls.models.airbench import init_whitening
+from kerascls.train import Recipe, fit
+from kerascls.train.budget import parse_duration
+from kerascls.train.lookahead import Lookahead
+from kerascls.train.schedules import BiasScaledSGD, Triangle
+
+TINY_WIDTHS = {"widths": (8, 8, 8)}
+
+
+def tiny_fast_recipe(tmp_path, **overrides) -> Recipe:
+    values = dict(
+        model_kwargs=TINY_WIDTHS,
+        epochs=3,
+        warmup_epochs=0.7,
+        batch_size=16,
+        logdir=str(tmp_path / "logs"),
+        run_name="fast",
+    )
+    values.update(overrides)
+    return Recipe.preset("fast", **values)
+
+
+def test_whitening_decorrelates_the_patches_it_was_set_from():
+    rng = np.random.default_rng(0)
+    # correlated channels, as in photos: the whitened patches must not be
+    base = rng.uniform(0, 255, (200, 16, 16, 1))
+    images = np.concatenate([base, base * 0.8 + 20, 255 - base * 0.5], axis=-1)
+    images += rng.normal(0, 10, images.shape)
+    model = create_model("airbench", 3, (16, 16, 3), **TINY_WIDTHS)
+    init_whitening(model, images)
+    whiten = keras.Model(model.input, model.get_layer("whiten").output)
+    whiten.get_layer("whiten").set_weights([model.get_layer("whiten").get_weights()[0], np.zeros(24)])
+    out = whiten.predict(images.astype("float32"), verbose=0).reshape(-1, 24)[:, :12]
+    # the second moment (airbench's, uncentred): unit variance in every direction that
+    # carries signal (eps damps the rest), and no correlation between directions
+    covariance = out.T.astype(np.float64) @ out / len(out)
+    strong = np.diag(covariance) > 0.9
+    assert strong.sum() >= 4
+    off_diagonal = covariance - np.diag(np.diag(covariance))
+    assert np.abs(off_diagonal).max() < 0.01
+    assert np.allclose(np.diag(covariance)[strong], 1.0, atol=0.01)
+    assert np.diag(covariance).max() < 1.0 + 1e-3
+
+
+def test_the_whitening_kernel_is_frozen_and_convs_start_as_identity():
+    model = create_model("airbench", 10, (32, 32, 3), **TINY_WIDTHS)
+    trainable = {w.path for w in model.trainable_weights}
+    assert "whiten/kernel" not in trainable and "whiten/bias" in trainable
+    kernel = model.get_layer("block2_conv2").get_weights()[0]
+    assert kernel[1, 1, 3, 3] == 1.0 and kernel[0, 1, 3, 3] == 0.0 and kernel[1, 1, 2, 3] == 0.0
+    assert model.get_layer("block1_bn1").get_config()["scale"] is False
+
+
+def test_triangle_follows_a_total_that_changes_after_tracing():
+    total = keras.Variable(100, dtype="int64", trainable=False)
+    schedule = Triangle(2.0, total_steps=total, warmup_fraction=0.25)
+    assert float(schedule(0)) == pytest.approx(0.4)
+    assert float(schedule(25)) == pytest.approx(2.0)
+    assert float(schedule(100)) == pytest.approx(0.14)
+    total.assign(200)  # a time budget planned a longer run
+    assert float(schedule(50)) == pytest.approx(2.0)
+    assert float(schedule(200)) == pytest.approx(0.14)
+    assert float(schedule(125)) == pytest.approx(2.0 + (0.14 - 2.0) * 0.5)
+
+
+def test_batchnorm_biases_take_larger_steps():
+    def bias_step(optimizer) -> tuple[float, float]:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        dense = keras.layers.Dense(3, use_bias=False, name="dense")
+        outputs = keras.layers.BatchNormalization(scale=False, name="bn")(dense(inputs))
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer, "mse")
+        before = [w.copy() for w in model.get_weights()]
+        x = np.random.default_rng(0).normal(size=(8, 4))
+        model.fit(x, np.ones((8, 3)), batch_size=8, epochs=1, verbose=0)
+        after = model.get_weights()
+        return np.abs(after[1] - before[1]).sum(), np.abs(after[0] - before[0]).sum()
+
+    plain_beta, plain_kernel = bias_step(keras.optimizers.SGD(0.01))
+    scaled_beta, scaled_kernel = bias_step(BiasScaledSGD(0.01, bias_lr_scale=64.0))
+    assert scaled_beta == pytest.approx(64 * plain_beta, rel=1e-4)
+    assert scaled_kernel == pytest.approx(plain_kernel, rel=1e-4)
+
+
+def test_lookahead_moves_the_weights_to_their_average():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+    lookahead = Lookahead(total_steps=10)
+    lookahead.set_model(model)
+    model.get_layer("d").set_weights([np.zeros((2, 1)), np.zeros(1)])
+    lookahead.on_train_begin()
+    model.get_layer("d").set_weights([np.ones((2, 1)), np.ones(1)])
+    lookahead.update(0.75)
+    kernel, bias = model.get_layer("d").get_weights()
+    assert np.allclose(kernel, 0.25) and np.allclose(bias, 0.25)
+
+
+def test_the_fast_recipe_trains_end_to_end(tmp_path):
+    data = colour_dataset(n_per_class=40, size=16)
+    run = fit(tiny_fast_recipe(tmp_path), data=data, verbose=0)
+    assert run.info["model"]["name"] == "airbench"
+    assert run.info["metrics"]["validation"]["accuracy"] > 0.6
+    with open(run.path / "history.csv") as f:
+        rates = [float(r["learning_rate"]) for r in csv.DictReader(f)]
+    # the triangle ends at 7% of the peak
+    assert rates[-1] == pytest.approx(0.07 * 1.5, rel=1e-3)
+
+
+def test_a_time_budget_ends_the_run_on_time_annealed(tmp_path):
+    data = colour_dataset(n_per_class=60, size=16)
+    budget = 25.0
+    started = time.perf_counter()
+    run = fit(tiny_fast_recipe(tmp_path, time_budget=budget), data=data, verbose=0)
+    elapsed = time.perf_counter() - started
+    assert run.info["status"] == "finished"
+    planned = run.info["planned_steps"]
+    steps_per_epoch = int(np.ceil(len(data.train) / 16))
+    # it planned more than the nominal 3 epochs: a budget, not an epoch count, set the length
+    assert planned > 3 * steps_per_epoch
+    with open(run.path / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[-1]["learning_rate"]) == pytest.approx(0.07 * 1.5, rel=1e-3)
+    # generous: a shared 2-core machine; the point is that it stops, near the budget
+    assert elapsed < budget * 1.6, f"{elapsed:.0f} s for a {budget:.0f} s budget"
+
+
+def test_durations_and_bad_recipes_are_clear_errors():
+    assert parse_duration("15m") == 900 and parse_duration("2h") == 7200
+    with pytest.raises(KerasclsError, match="not a duration"):
+        parse_duration("15 minutes-ish")
+    with pytest.raises(KerasclsError, match="unknown recipe"):
+        Recipe.preset("fastest")
+    with pytest.raises(KerasclsError, match="bias_lr_scale"):
+        replace(Recipe.preset("fast"), optimizer="adam").validate()
+    with pytest.raises(KerasclsError, match="time_budget"):
+        Recipe(time_budget=0).validate()
+
+
+def test_cli_recipe_flag_and_overrides(tmp_path):
+    import argparse
+
+    from kerascls.cli.train import add_training_flags, recipe_from_flags
+
+    parser = argparse.ArgumentParser()
+    add_training_flags(parser, "fast")
+    recipe = recipe_from_flags(parser.parse_args(["--epochs", "4", "--time-budget", "15m"]))
+    assert recipe.model == "airbench" and recipe.epochs == 4 and recipe.time_budget == 900
+    assert recipe.batch_size == 1024  # not given: the preset's
+    recipe = recipe_from_flags(parser.parse_args(["--recipe", "resnet20"]))
+    assert recipe.model == "resnet20" and recipe.epochs == 120
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--recipe", "fastest"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--validation-size", "1.5"])
