@@ -45,7 +45,8 @@ def test_whitening_decorrelates_the_patches_it_was_set_from():
     model = create_model("airbench", 3, (16, 16, 3), **TINY_WIDTHS)
     init_whitening(model, images)
     whiten = keras.Model(model.input, model.get_layer("whiten").output)
-    whiten.get_layer("whiten").set_weights([model.get_layer("whiten").get_weights()[0], np.zeros(24)])
+    kernel = model.get_layer("whiten").get_weights()[0]
+    whiten.get_layer("whiten").set_weights([kernel, np.zeros(24)])  # the kernel alone
     out = whiten.predict(images.astype("float32"), verbose=0).reshape(-1, 24)[:, :12]
     # the second moment (airbench's, uncentred): unit variance in every direction that
     # carries signal (eps damps the rest), and no correlation between directions
