@@ -107,6 +107,7 @@ def read_run(run_dir: Path) -> dict:
     return {
         "run": str(run_dir),
         "seed": info["recipe"]["seed"],
+        "recipe": info["recipe"].get("name") or info["recipe"]["model"],
         "epochs": len(rows),
         "train_seconds": float(info["train_seconds"]),
         "accuracy": metrics["accuracy"],
@@ -156,14 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.skip_peer:
         with tempfile.TemporaryDirectory() as tmp:
             peer = run_peer(split_folders(args.data_dir, Path(tmp)), args.out / "airbench94.log")
-    ours = [run_kerascls(args.data_dir, args.out / "logs", seed, extra) for seed in args.seeds]
+    if args.runs:
+        ours = [read_run(run_dir) for run_dir in args.runs]
+    else:
+        ours = [run_kerascls(args.data_dir, args.out / "logs", seed, extra) for seed in args.seeds]
     (args.out / "results.json").write_text(json.dumps({"peer": peer, "kerascls": ours}, indent=1))
 
     print()
     if peer:
         print(describe("airbench94_cpu.py", peer))
     for result in ours:
-        print(describe(f"kerascls {args.recipe} s{result['seed']}", result))
+        recipe = result.get("recipe", args.recipe)
+        print(describe(f"kerascls {recipe} s{result['seed']}", result))
     accuracies = [r["accuracy"] for r in ours]
     if len(ours) > 1:
         print(

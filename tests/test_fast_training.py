@@ -141,6 +141,34 @@ def test_a_time_budget_ends_the_run_on_time_annealed(tmp_path):
     assert elapsed < budget * 1.6, f"{elapsed:.0f} s for a {budget:.0f} s budget"
 
 
+def test_a_bf16_run_trains_and_its_models_load_as_float32(tmp_path):
+    data = colour_dataset(n_per_class=40, size=16)
+    run = fit(tiny_fast_recipe(tmp_path, mixed_precision=True), data=data, verbose=0)
+    assert run.info["dtype_policy"] == "mixed_bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    assert run.info["metrics"]["validation"]["accuracy"] > 0.6
+    inference = run.load_model("best")
+    training = run.load_model("best", compile=True)  # as a resumed run gets it
+    assert {layer.compute_dtype for layer in inference.layers} == {"float32"}
+    assert "bfloat16" in {layer.compute_dtype for layer in training.layers}
+    images = data.validation.images[:32].astype("float32")
+    float32, bf16 = inference.predict(images, verbose=0), training.predict(images, verbose=0)
+    # the same weights: bf16's 8-bit mantissa moves the probabilities a little, not the answers
+    assert np.abs(float32 - bf16).max() < 0.1
+    assert (float32.argmax(1) == bf16.argmax(1)).mean() >= 0.9
+
+
+def test_auto_mixed_precision_follows_the_hardware(monkeypatch):
+    from kerascls.train import runtime
+
+    assert Recipe.preset("fast").mixed_precision == "auto"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)
+    assert runtime.mixed_precision_policy("auto") == "float32"
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: True)
+    assert runtime.mixed_precision_policy("auto") == "mixed_bfloat16"
+    assert runtime.mixed_precision_policy(False) == "float32"
+
+
 def test_durations_and_bad_recipes_are_clear_errors():
     assert parse_duration("15m") == 900 and parse_duration("2h") == 7200
     with pytest.raises(KerasclsError, match="not a duration"):
@@ -151,6 +179,8 @@ def test_durations_and_bad_recipes_are_clear_errors():
         replace(Recipe.preset("fast"), optimizer="adam").validate()
     with pytest.raises(KerasclsError, match="time_budget"):
         Recipe(time_budget=0).validate()
+    with pytest.raises(KerasclsError, match="mixed_precision must be"):
+        Recipe(mixed_precision="bf16").validate()
 
 
 def test_cli_recipe_flag_and_overrides(tmp_path):

@@ -52,6 +52,13 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "schedule's length is set from the speed of the first steps",
     )
     parser.add_argument("--logdir", default="logs", help="where run folders go (default logs)")
+    parser.add_argument("--run-name", help="the run folder's name (default: model-date-time)")
+    parser.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        help="tf.distribute strategy; multiworker reads TF_CONFIG and needs the same "
+        "--run-name on every worker",
+    )
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -72,6 +79,8 @@ _FLAG_FIELDS = (
     "lr",
     "seed",
     "logdir",
+    "run_name",
+    "strategy",
 )
 
 

@@ -34,13 +34,14 @@ from kerascls.models.registry import (
     list_models,
     register_model,
 )
-from kerascls.models.saving import load_model
+from kerascls.models.saving import as_float32, load_model
 from kerascls.models.transfer import unfreeze_top_layers
 
 __all__ = [
     "BuildSpec",
     "ModelInfo",
     "airbench",
+    "as_float32",
     "cnn",
     "conv_layer_names",
     "create_model",

@@ -4,6 +4,10 @@ A .keras file names kerascls's registered layers (FusedBatchNormalization) and s
 by their registered names; they must be imported before Keras deserializes the file.
 This is the one place that knows which modules those are.
 
+Models trained with mixed precision (bf16 or fp16 compute, float32 weights) load for
+inference as float32 models: exporters, Grad-CAM and evaluation then see the float32
+graph that every runtime supports, and the figures match the exported files.
+
 Example:
     >>> from kerascls.models import create_model, load_model
     >>> model = create_model("resnet20", 10)
@@ -35,7 +39,64 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
         raise ModelError(f"model file {path} does not exist")
     register_custom_objects()
     try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except (ValueError, OSError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot load {path} as a Keras model: {first_line}") from None
+    # compile=True is for resuming training, which goes on in the model's own precision
+    return model if compile else as_float32(model)
+
+
+_LOW_PRECISION = {"float16", "bfloat16"}
+
+
+def as_float32(model: Any) -> Any:
+    """The same model computing in float32, or `model` itself if it already does.
+
+    Mixed-precision layers keep float32 weights, so the copy has exactly the same
+    weights; only the compute dtype of each layer changes.
+
+    Example:
+        >>> import keras
+        >>> from kerascls.models import create_model
+        >>> keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        >>> mixed = create_model("cnn", 10)
+        >>> keras.mixed_precision.set_global_policy("float32")
+        >>> as_float32(mixed).layers[1].compute_dtype
+        'float32'
+    """
+    import keras
+
+    if not any(layer.compute_dtype in _LOW_PRECISION for layer in _all_layers(model)):
+        return model
+    config = _float32_config(model.get_config())
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy if isinstance(copy, keras.Model) else model
+
+
+def _all_layers(model: Any) -> list[Any]:
+    layers = []
+    for layer in getattr(model, "layers", []):
+        layers.append(layer)
+        layers.extend(_all_layers(layer))
+    return layers
+
+
+def _float32_config(value: Any) -> Any:
+    """`value` (a Keras config) with every mixed dtype policy and low-precision tensor
+    dtype replaced by float32."""
+    if isinstance(value, list):
+        return [_float32_config(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") == "DTypePolicy" and str(
+        value.get("config", {}).get("name", "")
+    ).startswith("mixed_"):
+        return "float32"
+    return {
+        key: "float32"
+        if key == "dtype" and isinstance(item, str) and item in _LOW_PRECISION
+        else _float32_config(item)
+        for key, item in value.items()
+    }

@@ -16,10 +16,17 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kerascls.errors import KerasclsError
 from kerascls.evaluate import evaluate_model
 from kerascls.train.callbacks import build_callbacks
+from kerascls.train.cluster import (
+    build_for_multiworker,
+    cluster_error,
+    is_chief,
+    worker_folder,
+)
 from kerascls.train.recipe import Recipe
 from kerascls.train.run_folder import (
     Run,
@@ -33,6 +40,15 @@ from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_se
 from kerascls.train.schedules import build_optimizer
 
 log = logging.getLogger(__name__)
+
+# What a collective op raises when a peer worker dies or stops answering.
+_CLUSTER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError,
+    tf.errors.AbortedError,
+    tf.errors.InternalError,
+)
 
 
 def load_data(recipe: Recipe):
@@ -170,6 +186,8 @@ def resume(
 
 def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, started: float) -> Run:
     recipe.validate()
+    # First: a multi-worker strategy must set TensorFlow's collectives up before any op runs.
+    strategy = make_strategy(recipe.strategy)
     set_seed(recipe.seed)
     data = data if data is not None else load_data(recipe)
     if data.validation is None or len(data.validation) == 0:
@@ -181,13 +199,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     input_shape = (*data.image_size, 3)
     normalization = _normalization(recipe, data, resumed)
 
-    run_dir = (
-        resumed.path
-        if resumed
-        else new_run_dir(
-            recipe.logdir, dataset_name(recipe), recipe.run_name or default_run_name(recipe.model)
-        )
-    )
+    run_dir = resumed.path if resumed else _new_run_dir(recipe)
     train_ds, val_ds = _pipelines(recipe, data)
     steps = _steps_per_epoch(train_ds, len(data.train.labels), recipe.batch_size)
 
@@ -199,48 +211,61 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
         total_steps = keras.Variable(planned or total_steps, dtype="int64", trainable=False)
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(mixed_precision_policy(recipe.mixed_precision))
-    try:
-        model = _build_and_compile(
-            recipe, num_classes, input_shape, normalization, steps, total_steps
-        )
-        if resumed is None:
-            _init_from_data(model, data.train, recipe.seed)
-        info = _run_info(recipe, data, model, normalization, resumed)
-        run = Run(path=run_dir, info=info)
-        write_json_atomic(run_dir / "run.json", info)
-        class_weight = None
-        if recipe.class_weights:
-            from kerascls.data import balanced_class_weights
-
-            class_weight = balanced_class_weights(data.train.labels, num_classes)
-        fit_started = time.perf_counter()
-        history = model.fit(
-            # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it may
-            # drop an undecodable file), and this keeps every epoch exactly `steps` long.
-            train_ds.repeat(),
-            steps_per_epoch=steps,
-            validation_data=val_ds,
-            # known length: Keras otherwise warns "ran out of data" after every validation
-            validation_steps=-(-len(data.validation) // recipe.batch_size),
-            # a budgeted run stops itself when its planned steps are done
-            epochs=recipe.epochs if recipe.time_budget is None else 100_000,
-            callbacks=_schedule_callbacks(recipe, run, total_steps, steps, started)
-            + build_callbacks(
-                recipe,
-                run_dir,
-                images_per_epoch=steps * recipe.batch_size,
-                initial_best=_best_so_far(run_dir) if resumed else None,
-                validation=val_ds,
-                class_names=list(data.class_names),
+    # Multi-worker: every worker trains, only the chief writes into run_dir.
+    with worker_folder(run_dir) as write_dir:
+        try:
+            model = _build_and_compile(
+                recipe, strategy, num_classes, input_shape, normalization, steps, total_steps
             )
-            + list(callbacks or []),
-            class_weight=class_weight,
-            shuffle=False,  # the pipeline shuffles, seeded
-            verbose=verbose,
-        )
-        train_seconds = time.perf_counter() - fit_started
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
+            if resumed is None:
+                _init_from_data(model, data.train, recipe.seed)
+            if recipe.strategy == "multiworker":
+                build_for_multiworker(model, strategy, train_ds)
+            info = _run_info(recipe, data, model, normalization, resumed)
+            run = Run(path=write_dir, info=info)
+            write_json_atomic(write_dir / "run.json", info)
+            class_weight = None
+            if recipe.class_weights:
+                from kerascls.data import balanced_class_weights
+
+                class_weight = balanced_class_weights(data.train.labels, num_classes)
+            fit_started = time.perf_counter()
+            history = model.fit(
+                # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it
+                # may drop an undecodable file); this keeps every epoch exactly `steps` long.
+                train_ds.repeat(),
+                steps_per_epoch=steps,
+                validation_data=val_ds,
+                # known length: Keras otherwise warns "ran out of data" after validation
+                validation_steps=-(-len(data.validation) // recipe.batch_size),
+                # a budgeted run stops itself when its planned steps are done
+                epochs=recipe.epochs if recipe.time_budget is None else 100_000,
+                callbacks=_schedule_callbacks(recipe, run, total_steps, steps, started)
+                + build_callbacks(
+                    recipe,
+                    write_dir,
+                    images_per_epoch=steps * recipe.batch_size,
+                    # from the run folder on every worker: with a different "best" a
+                    # non-chief would save (and read the variables collectively) on
+                    # epochs the chief does not, and the cluster would hang
+                    initial_best=_best_so_far(run_dir) if resumed else None,
+                    validation=val_ds,
+                    class_names=list(data.class_names),
+                )
+                + list(callbacks or []),
+                class_weight=class_weight,
+                shuffle=False,  # the pipeline shuffles, seeded
+                verbose=verbose,
+            )
+            train_seconds = time.perf_counter() - fit_started
+        except _CLUSTER_ERRORS as err:
+            if recipe.strategy != "multiworker":
+                raise
+            raise cluster_error(err) from None
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        if write_dir != run_dir:  # a non-chief worker: the chief evaluates and reports
+            return Run(path=run_dir, info=info)
 
     if np.isnan(history.history.get("loss", [0.0])[-1]):
         run.update(status="failed", error="loss became NaN; lower lr or enable clipnorm")
@@ -249,6 +274,27 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             f"lower --lr or set clipnorm in the recipe"
         )
     return _finish(run, data, history, train_seconds, verbose)
+
+
+def _new_run_dir(recipe: Recipe) -> Path:
+    """A fresh run folder; for a multi-worker run, the one every worker names the same."""
+    name = recipe.run_name or default_run_name(recipe.model)
+    if recipe.strategy != "multiworker":
+        return new_run_dir(recipe.logdir, dataset_name(recipe), name)
+    if not recipe.run_name:
+        raise KerasclsError(
+            "a multi-worker run needs the same --run-name on every worker, so that they "
+            "agree on the run folder"
+        )
+    path = Path(recipe.logdir) / dataset_name(recipe) / recipe.run_name
+    if is_chief():
+        if (path / "run.json").exists():
+            raise KerasclsError(
+                f"run folder {path} already exists: pass another --run-name, or "
+                f"--resume {path} on every worker"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _epochs_in_history(run_dir: Path) -> int:
@@ -311,11 +357,10 @@ def _schedule_callbacks(recipe, run, total_steps, steps, started) -> list:
 
 
 def _build_and_compile(
-    recipe, num_classes, input_shape, normalization, steps, total_steps
+    recipe, strategy, num_classes, input_shape, normalization, steps, total_steps
 ) -> keras.Model:
     from kerascls.models import create_model
 
-    strategy = make_strategy(recipe.strategy)
     with strategy.scope():
         kwargs = dict(recipe.model_kwargs)
         if normalization:
@@ -349,6 +394,8 @@ def _run_info(recipe, data, model, normalization, resumed) -> dict[str, Any]:
             if split is not None
         },
         recipe=recipe.to_dict(),
+        # what mixed_precision came to on this machine ("auto" depends on it)
+        dtype_policy=model.dtype_policy.name,
         versions=package_versions(),
     )
     return info

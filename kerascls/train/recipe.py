@@ -88,7 +88,9 @@ class Recipe:
     tensorboard_images: bool = False  # confusion matrix + Grad-CAM of val images each epoch
 
     # --- runtime --------------------------------------------------------------------------
-    mixed_precision: bool = False  # mixed_float16 on GPU, mixed_bfloat16 on CPU
+    # True: mixed_float16 on GPU, mixed_bfloat16 on CPU; "auto": only where the hardware
+    # has the instructions (runtime.mixed_precision_policy)
+    mixed_precision: bool | str = False
     strategy: str = "default"  # one of STRATEGIES
     seed: int = 0
     steps_per_execution: int = 1  # >1 runs several steps per call into TensorFlow
@@ -121,6 +123,10 @@ class Recipe:
             )
         if self.time_budget is not None and self.time_budget <= 0:
             raise KerasclsError(f"time_budget must be positive seconds, got {self.time_budget}")
+        if self.mixed_precision not in (True, False, "auto"):
+            raise KerasclsError(
+                f"mixed_precision must be True, False or 'auto', got {self.mixed_precision!r}"
+            )
         if self.bias_lr_scale <= 0:
             raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
         if self.bias_lr_scale != 1.0 and self.optimizer != "sgd":
