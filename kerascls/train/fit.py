@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -200,6 +201,8 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     normalization = _normalization(recipe, data, resumed)
 
     run_dir = resumed.path if resumed else _new_run_dir(recipe)
+    if resumed and is_chief():
+        _align_history(run_dir)
     train_ds, val_ds = _pipelines(recipe, data)
     steps = _steps_per_epoch(train_ds, len(data.train.labels), recipe.batch_size)
 
@@ -304,6 +307,23 @@ def _epochs_in_history(run_dir: Path) -> int:
             return max(sum(1 for _ in f) - 1, 0)
     except OSError:
         return 0
+
+
+def _align_history(run_dir: Path) -> None:
+    """Drop history.csv rows past the epoch that backup/ will restore.
+
+    The CSV row of an epoch is written just before its backup; a run killed between the
+    two resumes from the epoch before, and would otherwise log that epoch twice."""
+    try:
+        metadata = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
+        restored = int(metadata["epoch"])
+        lines = (run_dir / "history.csv").read_text().splitlines(keepends=True)
+    except (OSError, KeyError, ValueError, TypeError):
+        return
+    if len(lines) - 1 > restored:
+        partial = run_dir / ".history-partial.csv"
+        partial.write_text("".join(lines[: restored + 1]))
+        os.replace(partial, run_dir / "history.csv")
 
 
 def _best_so_far(run_dir: Path) -> float | None:
