@@ -29,6 +29,9 @@ def tiny_fast_recipe(tmp_path, **overrides) -> Recipe:
         epochs=3,
         warmup_epochs=0.7,
         batch_size=16,
+        # airbench's lr of 1.5 is for batches of 1024; at 16 it throws the tiny model
+        # about (the answer to these 3 colours then depends on the seed)
+        lr=0.2,
         logdir=str(tmp_path / "logs"),
         run_name="fast",
     )
@@ -116,29 +119,32 @@ def test_the_fast_recipe_trains_end_to_end(tmp_path):
     data = colour_dataset(n_per_class=40, size=16)
     run = fit(tiny_fast_recipe(tmp_path), data=data, verbose=0)
     assert run.info["model"]["name"] == "airbench"
-    assert run.info["metrics"]["validation"]["accuracy"] > 0.6
+    assert run.info["metrics"]["validation"]["accuracy"] > 0.9
     with open(run.path / "history.csv") as f:
         rates = [float(r["learning_rate"]) for r in csv.DictReader(f)]
     # the triangle ends at 7% of the peak
-    assert rates[-1] == pytest.approx(0.07 * 1.5, rel=1e-3)
+    assert rates[-1] == pytest.approx(0.07 * 0.2, rel=1e-3)
 
 
 def test_a_time_budget_ends_the_run_on_time_annealed(tmp_path):
     data = colour_dataset(n_per_class=60, size=16)
     budget = 25.0
     started = time.perf_counter()
-    run = fit(tiny_fast_recipe(tmp_path, time_budget=budget), data=data, verbose=0)
+    # a nominal 1,000 epochs: only the budget can end this run
+    run = fit(tiny_fast_recipe(tmp_path, time_budget=budget, epochs=1000), data=data, verbose=0)
     elapsed = time.perf_counter() - started
     assert run.info["status"] == "finished"
     planned = run.info["planned_steps"]
     steps_per_epoch = int(np.ceil(len(data.train) / 16))
-    # it planned more than the nominal 3 epochs: a budget, not an epoch count, set the length
-    assert planned > 3 * steps_per_epoch
+    assert steps_per_epoch <= planned < 1000 * steps_per_epoch
     with open(run.path / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert float(rows[-1]["learning_rate"]) == pytest.approx(0.07 * 1.5, rel=1e-3)
-    # generous: a shared 2-core machine; the point is that it stops, near the budget
-    assert elapsed < budget * 1.6, f"{elapsed:.0f} s for a {budget:.0f} s budget"
+    assert len(rows) == -(-planned // steps_per_epoch)  # it stopped at the planned step
+    # and there the learning rate had come down to the triangle's end
+    assert float(rows[-1]["learning_rate"]) == pytest.approx(0.07 * 0.2, rel=1e-3)
+    # Not a speed test (the plan follows the machine's speed, which a shared machine
+    # changes under it); only a guard against a run that does not stop.
+    assert elapsed < budget * 4, f"{elapsed:.0f} s for a {budget:.0f} s budget"
 
 
 def test_a_bf16_run_trains_and_its_models_load_as_float32(tmp_path):
@@ -146,7 +152,7 @@ def test_a_bf16_run_trains_and_its_models_load_as_float32(tmp_path):
     run = fit(tiny_fast_recipe(tmp_path, mixed_precision=True), data=data, verbose=0)
     assert run.info["dtype_policy"] == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
-    assert run.info["metrics"]["validation"]["accuracy"] > 0.6
+    assert run.info["metrics"]["validation"]["accuracy"] > 0.9
     inference = run.load_model("best")
     training = run.load_model("best", compile=True)  # as a resumed run gets it
     assert {layer.compute_dtype for layer in inference.layers} == {"float32"}
