@@ -163,8 +163,11 @@ def test_a_killed_cluster_resumes_and_a_dead_worker_is_a_clear_error(colours, tm
     started = time.monotonic()
     (code, err), _ = finish(resumed, timeout=180)
     assert time.monotonic() - started < 120
-    assert code == 1
-    assert "worker 1 left the cluster" in err and "--resume" in err
+    assert code == 2  # kerascls's exit code for an error it explains
+    # TensorFlow's C++ runtime logs the abort itself first; kerascls's line comes last
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: multi-worker training stopped: worker 1 left the cluster")
+    assert "--resume" in last
     assert "Traceback" not in err
     with open(history) as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]

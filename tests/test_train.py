@@ -201,6 +201,25 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert int(model.optimizer.iterations.numpy()) >= 3 * (steps_per_epoch - 1)
 
 
+def test_a_damaged_backup_is_a_clear_error_and_backups_leave_no_partial_files(tmp_path):
+    data = colour_dataset()
+    recipe = tiny_recipe(tmp_path, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(recipe, data=data, verbose=0, callbacks=[StopAfterFirstEpoch()])
+    (run_dir,) = find_runs(recipe.logdir)
+    backup = run_dir / "backup"
+    assert sorted(p.name for p in backup.iterdir()) == [
+        "latest.weights.h5",
+        "training_metadata.json",
+    ]
+    assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == 1
+    # what a kill in the middle of an in-place write leaves
+    weights = backup / "latest.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(KerasclsError, match=r"latest\.weights\.h5 is damaged"):
+        resume(run_dir, data=data, verbose=0)
+
+
 def test_bad_recipes_are_clear_errors(tmp_path):
     with pytest.raises(KerasclsError, match="schedule"):
         Recipe(schedule="exponential").validate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -54,6 +55,32 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = float(value), epoch + 1
             self._save("best")
         self._save("last")
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """keras.callbacks.BackupAndRestore whose files are written to a temporary name and
+    renamed.
+
+    Keras writes backup/latest.weights.h5 in place: a run killed during that write left
+    a file that h5py cannot open, and `--resume` failed on it (seen with two workers
+    killed at once). Here the weights, then the epoch they belong to, replace the old
+    files only once complete.
+
+    Example:
+        >>> callback = AtomicBackupAndRestore("logs/demo/run/backup")
+    """
+
+    def _save_model(self) -> None:
+        backup = Path(self.backup_dir)
+        backup.mkdir(parents=True, exist_ok=True)
+        partial = backup / ".partial.weights.h5"  # Keras insists on the suffix
+        self.model.save_weights(str(partial), overwrite=True)
+        os.replace(partial, self._weights_path)
+        metadata = backup / ".partial-training-metadata.json"
+        metadata.write_text(
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        )
+        os.replace(metadata, self._training_metadata_path)
 
 
 class EpochStats(keras.callbacks.Callback):
@@ -133,5 +160,5 @@ def build_callbacks(
         from kerascls.viz.tensorboard import TensorBoardImages  # matplotlib only when asked
 
         callbacks.append(TensorBoardImages(run_dir / "images", validation, class_names))
-    callbacks.append(keras.callbacks.BackupAndRestore(backup_dir=str(run_dir / "backup")))
+    callbacks.append(AtomicBackupAndRestore(backup_dir=str(run_dir / "backup")))
     return callbacks
