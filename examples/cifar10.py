@@ -12,9 +12,9 @@ Run it:
     python examples/cifar10.py --resume                 # continue an interrupted run
     tensorboard --logdir logs
 
-What to expect on 2 CPU cores (a 2-core AVX-512 EPYC, bf16, 2026-12-04): 89.16% on
-5,000 held-out images after 10 epochs and 23 minutes of training, 0.74x the time airbench94
-took on the same machine for 88.88%. Figures and the comparison with airbench94 on
+What to expect on 2 CPU cores (a 2-core AVX-512 EPYC, bf16, 2026-12-04): 89.63% ± 0.42
+(3 seeds) on 5,000 held-out images after 10 epochs and 23 minutes of training, 0.74x the
+time airbench94 took on the same machine for 88.88%. Figures and the comparison with airbench94 on
 the same machine: benchmarks/README.md (`python benchmarks/time_to_accuracy.py`).
 """
 
