@@ -174,12 +174,18 @@ class StopAfterFirstEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill")
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+def interrupted_run(tmp_path):
+    """A 3-epoch run killed after its first epoch: (data, recipe, run folder)."""
     data = colour_dataset()
     recipe = tiny_recipe(tmp_path, epochs=3)
     with pytest.raises(KeyboardInterrupt):
         fit(recipe, data=data, verbose=0, callbacks=[StopAfterFirstEpoch()])
     (run_dir,) = find_runs(recipe.logdir)
+    return data, recipe, run_dir
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    data, recipe, run_dir = interrupted_run(tmp_path)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
     assert (run_dir / "backup").is_dir() and (run_dir / "last.keras").is_file()
 
@@ -202,11 +208,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
 
 
 def test_a_damaged_backup_is_a_clear_error_and_backups_leave_no_partial_files(tmp_path):
-    data = colour_dataset()
-    recipe = tiny_recipe(tmp_path, epochs=3)
-    with pytest.raises(KeyboardInterrupt):
-        fit(recipe, data=data, verbose=0, callbacks=[StopAfterFirstEpoch()])
-    (run_dir,) = find_runs(recipe.logdir)
+    data, _, run_dir = interrupted_run(tmp_path)
     backup = run_dir / "backup"
     assert sorted(p.name for p in backup.iterdir()) == [
         "latest.weights.h5",

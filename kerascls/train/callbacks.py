@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import keras
 
 from kerascls.train.recipe import Recipe
+from kerascls.train.run_folder import write_json_atomic
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -76,11 +76,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         partial = backup / ".partial.weights.h5"  # Keras insists on the suffix
         self.model.save_weights(str(partial), overwrite=True)
         os.replace(partial, self._weights_path)
-        metadata = backup / ".partial-training-metadata.json"
-        metadata.write_text(
-            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        write_json_atomic(
+            self._training_metadata_path,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
         )
-        os.replace(metadata, self._training_metadata_path)
 
 
 class EpochStats(keras.callbacks.Callback):
