@@ -121,7 +121,9 @@ def _main(argv: list[str] | None) -> int:
         threads=args.threads,
     )
     print(f"exporting {args.model or run.checkpoint('best')} ({run.model_name}, {run.path})")
-    manifest = export_model(run, plan, model=model, out_dir=args.out, options=options)
+    manifest = export_model(
+        run, plan, model=model, out_dir=args.out, options=options, source=args.model
+    )
     print_manifest(manifest)
     if args.benchmark:
         from kerascls.cli.bench import main as bench_main

@@ -37,8 +37,9 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "--validation-size",
         type=_fraction_or_count,
         metavar="N",
-        help="images held out of train/ for validation when there is no validation/ "
-        "folder: a fraction (0.1) or a count (5000); default: the recipe's",
+        help="images held out of train/ for validation when there is no validation/ or "
+        "val/ folder: a fraction (0.2) or a count (500); default 10%%, at most 5000, at "
+        "least one per class",
     )
     parser.add_argument("--model", help="a name from list_models()")
     parser.add_argument("--epochs", type=int)
@@ -105,6 +106,8 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
     if args.time_budget is not None:
         given["time_budget"] = parse_duration(args.time_budget)
     given.update(fields)
+    # what the user chose stays as chosen when the recipe is fitted to the data
+    given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir"))
     return Recipe.preset(args.recipe, **given) if args.recipe else Recipe(**given)
 
 

@@ -13,7 +13,7 @@ from kerascls.data.arrays import from_arrays
 from kerascls.data.augment import AUGMENT_PRESETS, AugmentConfig, resolve_augment
 from kerascls.data.augmenter import Augmenter
 from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
-from kerascls.data.dataset import ImageDataset, Split, dataset_from_source
+from kerascls.data.dataset import ImageDataset, Split, dataset_from_source, describe_splits
 from kerascls.data.folder import IMAGE_EXTENSIONS, load_image_folder
 from kerascls.data.imbalance import balanced_class_weights
 from kerascls.data.pipeline import make_pipeline
@@ -31,6 +31,7 @@ __all__ = [
     "balanced_class_weights",
     "channel_statistics",
     "dataset_from_source",
+    "describe_splits",
     "from_arrays",
     "load_cifar10",
     "load_image_folder",

@@ -16,7 +16,7 @@ def from_arrays(
     x: np.ndarray,
     y: np.ndarray,
     class_names: Sequence[str] | None = None,
-    validation_size: float | int = 0.1,
+    validation_size: float | int | None = None,
     x_test: np.ndarray | None = None,
     y_test: np.ndarray | None = None,
     seed: int = 0,
@@ -29,7 +29,7 @@ def from_arrays(
         y: integer labels 0..C-1, shape (N,) or (N, 1).
         class_names: names of the C classes; default "0", "1", ... up to the largest label.
         validation_size: fraction or count of (x, y) held out for validation, stratified by
-            class; 0 for none.
+            class; None: 10%, at most 5,000, at least one per class; 0 for none.
         x_test: optional test images, same layout and size as `x`.
         y_test: their labels.
         seed: seed of the validation hold-out.
@@ -56,7 +56,7 @@ def arrays_dataset(
     x: np.ndarray,
     y: np.ndarray,
     class_names: Sequence[str] | None,
-    validation_size: float | int,
+    validation_size: float | int | None,
     x_test: np.ndarray | None,
     y_test: np.ndarray | None,
     seed: int,
@@ -89,7 +89,7 @@ def arrays_dataset(
     num_classes = len(class_names)
     train = Split(labels=y, num_classes=num_classes, image_size=size, images=x)
     validation = None
-    if holdout_count(len(train), validation_size) > 0:
+    if holdout_count(len(train), validation_size, num_classes) > 0:
         keep, holdout = stratified_split(y, validation_size, seed)
         train, validation = train.subset(keep), train.subset(holdout)
     test = None

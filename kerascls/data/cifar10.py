@@ -31,12 +31,12 @@ CIFAR10_CLASSES = (
 )
 
 
-def load_cifar10(validation_size: float | int = 5000, seed: int = 0) -> ImageDataset:
+def load_cifar10(validation_size: float | int | None = None, seed: int = 0) -> ImageDataset:
     """Load CIFAR-10 with a stratified validation split carved out of the training images.
 
     Args:
-        validation_size: training images held out for validation, a count (5000: 500 per
-            class) or a fraction. 0: no validation split.
+        validation_size: training images held out for validation, a count, a fraction, or
+            None: the default 10% (5,000 images, 500 per class). 0: no validation split.
         seed: seed of that hold-out.
 
     Returns:

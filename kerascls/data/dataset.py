@@ -153,6 +153,39 @@ class ImageDataset:
         )
 
 
+def describe_splits(data: ImageDataset) -> str:
+    """Which images a run uses for what, as printed at its start.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerascls.data import from_arrays
+        >>> data = from_arrays(np.zeros((50, 8, 8, 3), np.uint8), np.arange(50) % 2)
+        >>> print(describe_splits(data))  # doctest: +ELLIPSIS
+        data: arrays, 2 classes, images at 8x8
+          train         45 images
+          validation     5 images, held out of the training images (10% by default, ...)
+    """
+    source = data.source
+    layout = source.get("layout", {})
+    where = {name: f"from {path}" for name, path in layout.items()}
+    if data.validation is not None and "validation" not in layout:
+        size = source.get("validation_size")
+        how = "10% by default" if size is None else f"validation_size={size}"
+        where["validation"] = (
+            f"held out of the training images ({how}, stratified, seed {source.get('seed', 0)})"
+        )
+    if data.test is not None:
+        where["test"] = (where.get("test", "") + ", evaluated once at the end").lstrip(", ")
+    height, width = data.image_size
+    origin = source.get("root") or source.get("kind", "?")
+    size = source.get("image_size_reason") or f"{height}x{width}"
+    lines = [f"data: {origin}, {data.num_classes} classes, images at {size}"]
+    for name, split in data.splits().items():
+        detail = f", {where[name]}" if name in where else ""
+        lines.append(f"  {name:<10} {len(split):>5} images{detail}")
+    return "\n".join(lines)
+
+
 def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
     """Re-open the dataset that `source` (an `ImageDataset.source`, e.g. from run.json) describes.
 

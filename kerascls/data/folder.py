@@ -37,7 +37,7 @@ _HINT = "expected ROOT/train/<class>/ image folders (or ROOT/<class>/)"
 def load_image_folder(
     root: str | os.PathLike[str],
     image_size: int | tuple[int, int] | None = None,
-    validation_size: float | int = 0.1,
+    validation_size: float | int | None = None,
     seed: int = 0,
 ) -> ImageDataset:
     """Load a folder of images with one sub-folder per class.
@@ -48,8 +48,8 @@ def load_image_folder(
             to it. None: the most common size among the training images (each one is
             opened by the up-front check anyway, so this costs nothing).
         validation_size: used only when there is no validation/ folder: the fraction
-            (e.g. 0.1) or count of training images held out, stratified by class. 0: no
-            validation split.
+            (e.g. 0.1) or count of training images held out, stratified by class. None:
+            10%, at most 5,000, at least one per class. 0: no validation split.
         seed: seed of that hold-out; the same seed gives the same split.
 
     Returns:
@@ -99,12 +99,12 @@ def load_image_folder(
                     "failed to open); add images or remove the folder"
                 )
 
-    size = _resolve_image_size(image_size, listed["train"], infos)
+    size, size_reason = _resolve_image_size(image_size, listed["train"], infos)
     splits = {
         name: _make_split(classes, class_names, infos, size) for name, classes in listed.items()
     }
     train, validation = splits["train"], splits.get("validation")
-    if validation is None and holdout_count(len(train), validation_size) > 0:
+    if validation is None and holdout_count(len(train), validation_size, len(class_names)) > 0:
         keep, holdout = stratified_split(train.labels, validation_size, seed)
         train, validation = train.subset(keep), train.subset(holdout)
 
@@ -112,6 +112,7 @@ def load_image_folder(
         "kind": "image_folder",
         "root": str(root_path),
         "image_size": list(size),
+        "image_size_reason": size_reason,
         "validation_size": validation_size,
         "seed": seed,
         "layout": {name: str(path) for name, path in split_dirs.items()},
@@ -196,20 +197,50 @@ def _check_same_classes(split_dir: Path, classes: set[str], train: set[str], roo
     )
 
 
+# Sides the default image size is chosen from, for photos of mixed or large sizes.
+_SIDES = (32, 48, 64, 96, 128, 160, 192, 224)
+
+
 def _resolve_image_size(
     image_size: int | tuple[int, int] | None,
     train: dict[str, list[str]],
     infos: dict[str, ImageInfo],
-) -> tuple[int, int]:
+) -> tuple[tuple[int, int], str]:
+    """The size every image is resized to, and why (for the run's first lines)."""
     if image_size is None:
-        sizes = Counter(infos[f].size for files in train.values() for f in files if f in infos)
-        return sizes.most_common(1)[0][0]
+        sizes = [infos[f].size for files in train.values() for f in files if f in infos]
+        return default_image_size(sizes)
     if isinstance(image_size, int):
         image_size = (image_size, image_size)
     size = tuple(int(s) for s in image_size)
     if len(size) != 2 or min(size) < 1:
         raise DataError(f"image_size={image_size!r} must be (height, width) with positive sizes")
-    return size
+    return size, "as asked"
+
+
+def default_image_size(sizes: list[tuple[int, int]]) -> tuple[tuple[int, int], str]:
+    """The image size a folder gets when none is given, and why.
+
+    Data of one size (at most 224 pixels a side) keeps it: CIFAR-10 stays 32x32. Photos
+    of mixed or large sizes go square, at the largest of 32, 48, 64, 96, 128, 160, 192 and
+    224 that is not above their median short side: upsampling adds no detail, and compute
+    grows with the square of the side.
+
+    Example:
+        >>> default_image_size([(32, 32)] * 9 + [(40, 30)])
+        ((32, 32), '32x32, the size of most training images')
+        >>> default_image_size([(375, 500), (480, 640), (20, 20), (3000, 2000)])[0]
+        (224, 224)
+    """
+    common, count = Counter(sizes).most_common(1)[0]
+    if 2 * count >= len(sizes) and max(common) <= _SIDES[-1]:
+        return common, f"{common[0]}x{common[1]}, the size of most training images"
+    short = float(np.median([min(size) for size in sizes]))
+    side = max([s for s in _SIDES if s <= short] or [_SIDES[0]])
+    return (side, side), (
+        f"{side}x{side}: the training images' median short side is {short:.0f} pixels "
+        f"(--image-size to change)"
+    )
 
 
 def _make_split(

@@ -28,7 +28,8 @@ class Report:
     split: str
     num_examples: int
     accuracy: float
-    top5_accuracy: float
+    # None with 5 classes or fewer, where every image is in its top 5 (1.0 says nothing)
+    top5_accuracy: float | None
     macro_f1: float
     per_class: list[dict[str, Any]]  # class, precision, recall, f1, support
     confusion_matrix: list[list[int]]  # rows: true class, columns: predicted class
@@ -49,8 +50,9 @@ class Report:
                 f"{row['class']:<{width}} {row['precision']:9.3f} {row['recall']:7.3f} "
                 f"{row['f1']:7.3f} {row['support']:8d}"
             )
+        top5 = "" if self.top5_accuracy is None else f"  top-5 {self.top5_accuracy:.4f}"
         lines.append(
-            f"{self.split}: accuracy {self.accuracy:.4f}  top-5 {self.top5_accuracy:.4f}  "
+            f"{self.split}: accuracy {self.accuracy:.4f}{top5}  "
             f"macro-F1 {self.macro_f1:.4f}  ({self.num_examples} images)"
         )
         if self.flip_tta_accuracy is not None:
@@ -87,8 +89,10 @@ def evaluate_predictions(
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
-    k = min(5, len(class_names))
-    top_k = np.argsort(-y_prob, axis=1)[:, :k]
+    top5 = None
+    if len(class_names) > 5:
+        top_k = np.argsort(-y_prob, axis=1)[:, :5]
+        top5 = float((top_k == y_true[:, None]).any(axis=1).mean())
     per_class = [
         {
             "class": name,
@@ -103,7 +107,7 @@ def evaluate_predictions(
         split=split,
         num_examples=len(y_true),
         accuracy=float((y_pred == y_true).mean()),
-        top5_accuracy=float((top_k == y_true[:, None]).any(axis=1).mean()),
+        top5_accuracy=top5,
         macro_f1=float(
             skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
         ),

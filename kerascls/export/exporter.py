@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ def export_model(
     data: Any = None,
     out_dir: str | Path | None = None,
     options: ExportOptions | None = None,
+    source: str | os.PathLike[str] | None = None,
 ) -> Manifest:
     """Export `run`'s best model (or `model`) as `plan` says; verify; write the manifest.
 
@@ -121,15 +123,21 @@ def export_model(
         data: the `ImageDataset` for calibration and checks (default: the run's data).
         out_dir: where files go (default: the run's exports/ folder).
         options: `ExportOptions`.
+        source: the file `model` was loaded from, recorded in the manifest and sidecars
+            (default: the run's best.keras when `model` is None, else nothing).
     """
     options = options or ExportOptions()
-    model = model if model is not None else run.load_model("best")
+    model_given = model is not None
+    model = model if model_given else run.load_model("best")
     data = data if data is not None else run.dataset()
     class_names = list(run.class_names) if run is not None else list(data.class_names)
     input_size = tuple(int(d) for d in model.inputs[0].shape[1:3])
     folder = Path(out_dir) if out_dir else run.path / "exports"
     folder.mkdir(parents=True, exist_ok=True)
-    source = str(run.checkpoint("best")) if run is not None else None
+    if source is not None:
+        source = str(Path(source).resolve())
+    elif model_given is False and run is not None:
+        source = str(run.checkpoint("best"))
 
     images, labels = heldout_images(data, options.verify_images)
     reference = _keras_probabilities(model, images)
@@ -295,7 +303,8 @@ def _write_manifest(manifest: Manifest, run: Any, source: str | None) -> None:
             "run": str(run.path) if run is not None else None,
             "updated": datetime.datetime.now().isoformat(timespec="seconds"),
             "keras": manifest.keras,
-            "exports": kept + manifest.entries,
+            # each entry names its own source: older entries may come from another file
+            "exports": kept + [{**entry, "source": source} for entry in manifest.entries],
         },
     )
 

@@ -34,7 +34,7 @@ from kerascls.models.registry import (
     list_models,
     register_model,
 )
-from kerascls.models.saving import as_float32, load_model
+from kerascls.models.saving import as_float32, load_model, portable_model
 from kerascls.models.transfer import unfreeze_top_layers
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "list_models",
     "load_model",
     "mobilenetv3",
+    "portable_model",
     "register_model",
     "resnet",
     "resnet_cifar",

@@ -8,6 +8,10 @@ Models trained with mixed precision (bf16 or fp16 compute, float32 weights) load
 inference as float32 models: exporters, Grad-CAM and evaluation then see the float32
 graph that every runtime supports, and the figures match the exported files.
 
+Run folders hold portable files instead (`portable_model`): best.keras and last.keras
+name stock Keras layers only and carry no optimizer, so a colleague without kerascls
+loads them with plain `keras.saving.load_model(path)`.
+
 Example:
     >>> from kerascls.models import create_model, load_model
     >>> model = create_model("resnet20", 10)
@@ -48,6 +52,49 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
 
 
 _LOW_PRECISION = {"float16", "bfloat16"}
+
+# kerascls layers -> the stock layer with the same config and variables
+_STOCK_EQUIVALENTS = {
+    "kerascls>FusedBatchNormalization": {
+        "module": "keras.layers",
+        "class_name": "BatchNormalization",
+        "registered_name": None,
+    },
+}
+
+
+def portable_model(model: Any) -> Any:
+    """The same network, weights and outputs, as a file that loads without kerascls.
+
+    kerascls layers become the stock Keras layers they specialise (FusedBatchNormalization
+    is BatchNormalization with a faster training kernel: same config, same variables),
+    mixed precision becomes float32, and the copy is not compiled, so the saved file names
+    no optimizer or learning-rate schedule either. Saved, it loads with
+    `keras.saving.load_model(path)` in a process that never imported kerascls.
+
+    Example:
+        >>> from kerascls.models import create_model
+        >>> model = create_model("airbench", 10)
+        >>> copy = portable_model(model)
+        >>> {type(layer).__name__ for layer in copy.layers} >= {"BatchNormalization"}
+        True
+        >>> any(type(layer).__module__.startswith("kerascls") for layer in copy.layers)
+        False
+    """
+    config = _float32_config(_stock_config(model.get_config()))
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _stock_config(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_stock_config(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    stock = _STOCK_EQUIVALENTS.get(value.get("registered_name"))
+    value = {key: _stock_config(item) for key, item in value.items()}
+    return {**value, **stock} if stock else value
 
 
 def as_float32(model: Any) -> Any:

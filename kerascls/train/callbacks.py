@@ -17,7 +17,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """Save best.keras (on a monitored metric) and last.keras after every epoch.
 
     Unlike keras.callbacks.ModelCheckpoint, each file is written to a temporary name and
-    renamed, so a run killed while saving never leaves a truncated checkpoint behind.
+    renamed, so a run killed while saving never leaves a truncated checkpoint behind. The
+    files are portable (`kerascls.models.portable_model`: stock layers, float32, no
+    optimizer): they load with plain Keras where kerascls is not installed. Resuming
+    training uses backup/, which keeps the optimizer's state.
 
     Args:
         run_dir: the run folder.
@@ -42,11 +45,18 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.sign = 1.0 if mode == "max" else -1.0
         self.best = initial_best if initial_best is not None else -math.inf * self.sign
         self.best_epoch: int | None = None
+        self._portable = None  # built once, its weights refreshed at every save
 
     def _save(self, name: str) -> None:
+        from kerascls.models import portable_model
+
+        if self._portable is None:
+            self._portable = portable_model(self.model)
+        else:
+            self._portable.set_weights(self.model.get_weights())
         final = self.run_dir / f"{name}.keras"
         partial = self.run_dir / f".{name}-partial.keras"  # Keras insists on the suffix
-        self.model.save(partial)
+        self._portable.save(partial)
         os.replace(partial, final)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kerascls.errors import KerasclsError
 from kerascls.evaluate import evaluate_model
+from kerascls.train.adapt import fit_to_data
 from kerascls.train.callbacks import build_callbacks
 from kerascls.train.cluster import (
     build_for_multiworker,
@@ -84,10 +85,11 @@ def build_loss(recipe: Recipe) -> keras.losses.Loss:
 
 
 def build_metrics(num_classes: int) -> list[keras.metrics.Metric]:
-    return [
-        keras.metrics.CategoricalAccuracy(name="accuracy"),
-        keras.metrics.TopKCategoricalAccuracy(k=min(5, num_classes), name="top5"),
-    ]
+    """Accuracy, and top-5 accuracy where it can be below 1 (more than 5 classes)."""
+    metrics: list[keras.metrics.Metric] = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if num_classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
+    return metrics
 
 
 def _pipelines(recipe: Recipe, data) -> tuple[Any, Any]:
@@ -215,6 +217,14 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             "training needs a validation split to pick the best epoch: add a validation/ "
             "folder or set validation_size above 0"
         )
+    if resumed is None:  # a resumed run's recipe was fitted when it started
+        recipe, changes = fit_to_data(recipe, len(data.train), data.image_size)
+        if verbose != 0 and is_chief():
+            from kerascls.data import describe_splits
+
+            print(describe_splits(data))
+            for line in changes:
+                print(f"fitted to the data: {line}")
     num_classes = len(data.class_names)
     input_shape = (*data.image_size, 3)
     normalization = _normalization(recipe, data, resumed)

@@ -30,7 +30,6 @@ from kerascls.train.recipe import Recipe
 _FAST = Recipe(
     model="airbench",
     augment={"horizontal_flip": True, "crop_padding": 2, "crop_fill": "reflect"},
-    validation_size=5000,
     batch_size=1024,
     optimizer="sgd",
     lr=1.5,
@@ -56,7 +55,6 @@ RECIPES: dict[str, Recipe] = {
         model="resnet20",
         # pad 4 + crop + flip, and a 16x16 cutout (DeVries & Taylor 2017's CIFAR size)
         augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 16},
-        validation_size=5000,
         batch_size=128,
         optimizer="sgd",
         lr=0.1,

@@ -36,11 +36,18 @@ class Recipe:
     # --- data -----------------------------------------------------------------------------
     data_dir: str | None = None  # image folder root/<split>/<class>/; None: CIFAR-10 download
     image_size: tuple[int, int] | None = None  # None: the dataset's own (32x32 for CIFAR-10)
-    validation_size: float = 5000  # held out of train/ when there is no validation/ folder
+    # Held out of train/ when there is no validation/ (or val/) folder: a fraction or a
+    # count; None: 10%, at most 5,000 and at least one image per class (5,000 on CIFAR-10).
+    validation_size: float | int | None = None
     batch_size: int = 128
     augment: str | dict[str, Any] = "cifar"  # preset name or AugmentConfig fields
     class_weights: bool = False  # weight the loss by inverse class frequency
     oversample: bool = False  # draw every class equally often instead
+    # Fit batch size (and lr with it) and augmentation to the data: a recipe written for
+    # 45,000 CIFAR images, run on 300 photos (kerascls/train/adapt.py). Fields in `fixed`
+    # stay as given (the command line lists the flags the user passed).
+    adapt_to_data: bool = True
+    fixed: tuple[str, ...] = ()
 
     # --- model ----------------------------------------------------------------------------
     model: str = "resnet20"
@@ -127,6 +134,18 @@ class Recipe:
             raise KerasclsError(
                 f"mixed_precision must be True, False or 'auto', got {self.mixed_precision!r}"
             )
+        if self.validation_size is not None and (
+            isinstance(self.validation_size, bool)
+            or not isinstance(self.validation_size, (int, float))
+            or self.validation_size < 0
+        ):
+            raise KerasclsError(
+                f"validation_size must be a fraction such as 0.1, a count, or None for the "
+                f"default (10%, at most 5,000); got {self.validation_size!r}"
+            )
+        unknown = sorted(set(self.fixed) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise KerasclsError(f"fixed names fields that a Recipe does not have: {unknown}")
         if self.bias_lr_scale <= 0:
             raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
         if self.bias_lr_scale != 1.0 and self.optimizer != "sgd":
@@ -183,7 +202,7 @@ class Recipe:
             raise KerasclsError(f"unknown recipe fields {unknown}; known fields: {sorted(known)}")
         values = dict(values)
         # JSON turns tuples into lists; put them back so equality and hashing behave.
-        for name in ("image_size", "step_epochs"):
+        for name in ("image_size", "step_epochs", "fixed"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
         return cls(**values)
