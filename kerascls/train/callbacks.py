@@ -9,8 +9,8 @@ from pathlib import Path
 
 import keras
 
+from kerascls.train.backup import AtomicBackupAndRestore
 from kerascls.train.recipe import Recipe
-from kerascls.train.run_folder import write_json_atomic
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -65,31 +65,6 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = float(value), epoch + 1
             self._save("best")
         self._save("last")
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """keras.callbacks.BackupAndRestore whose files are written to a temporary name and
-    renamed.
-
-    Keras writes backup/latest.weights.h5 in place: a run killed during that write left
-    a file that h5py cannot open, and `--resume` failed on it (seen with two workers
-    killed at once). Here the weights, then the epoch they belong to, replace the old
-    files only once complete.
-
-    Example:
-        >>> callback = AtomicBackupAndRestore("logs/demo/run/backup")
-    """
-
-    def _save_model(self) -> None:
-        backup = Path(self.backup_dir)
-        backup.mkdir(parents=True, exist_ok=True)
-        partial = backup / ".partial.weights.h5"  # Keras insists on the suffix
-        self.model.save_weights(str(partial), overwrite=True)
-        os.replace(partial, self._weights_path)
-        write_json_atomic(
-            self._training_metadata_path,
-            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
-        )
 
 
 class EpochStats(keras.callbacks.Callback):

@@ -22,6 +22,7 @@ import tensorflow as tf
 from kerascls.errors import KerasclsError
 from kerascls.evaluate import evaluate_model
 from kerascls.train.adapt import fit_to_data
+from kerascls.train.backup import prepare_resume
 from kerascls.train.callbacks import build_callbacks
 from kerascls.train.cluster import (
     build_for_multiworker,
@@ -177,7 +178,9 @@ def resume(
             f"run {resumed.path} has no backup/ to resume from (it stopped before its first "
             f"epoch ended); start a new run instead"
         )
-    _check_backup(resumed.path / "backup")
+    point = prepare_resume(resumed.path / "backup")
+    if verbose != 0 and is_chief():
+        print(point.describe())
     return _train(
         Recipe.from_dict(resumed.info["recipe"]),
         resumed,
@@ -186,24 +189,6 @@ def resume(
         verbose,
         started=time.perf_counter(),
     )
-
-
-def _check_backup(backup: Path) -> None:
-    """A clear error for a backup that cannot be read (written by a kerascls before its
-    backups were atomic, or damaged since)."""
-    import h5py
-
-    weights = backup / "latest.weights.h5"
-    if not weights.is_file():
-        return
-    try:
-        with h5py.File(weights, "r"):
-            pass
-    except OSError as err:
-        raise KerasclsError(
-            f"cannot resume: {weights} is damaged ({err}); the run's best.keras and "
-            f"last.keras are intact, but to train on, start a new run"
-        ) from None
 
 
 def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, started: float) -> Run:
