@@ -220,9 +220,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, capsys):
     np.testing.assert_allclose(resumed_lr, straight_lr, rtol=1e-6)
 
 
-def test_backups_keep_two_complete_generations_and_resume_from_the_readable_one(
-    tmp_path, capsys
-):
+def test_backups_keep_two_complete_generations_and_resume_from_the_readable_one(tmp_path, capsys):
     data, _, run_dir = interrupted_run(tmp_path, finished_epochs=2)
     backup = run_dir / "backup"
     names = sorted(p.name for p in backup.iterdir())

@@ -231,6 +231,11 @@ def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
             "'arrays' (is this a run.json from a newer kerascls?)"
         )
     _warn_if_changed(source, dataset)
+    fold = source.get("fold")
+    if fold:  # a k-fold run: the same fold of the same pool
+        from kerascls.data.kfold import kfold_dataset
+
+        dataset = kfold_dataset(dataset, fold["folds"], fold["index"], fold["seed"])
     return dataset
 
 

@@ -1,7 +1,17 @@
 """Training: the recipe, `fit`, and the run folders it writes."""
 
 from kerascls.train.fit import fit, resume
+from kerascls.train.kfold import CrossValidation, cross_validate
 from kerascls.train.recipe import Recipe
 from kerascls.train.run_folder import Run, find_runs, load_run
 
-__all__ = ["Recipe", "Run", "find_runs", "fit", "load_run", "resume"]
+__all__ = [
+    "CrossValidation",
+    "Recipe",
+    "Run",
+    "cross_validate",
+    "find_runs",
+    "fit",
+    "load_run",
+    "resume",
+]

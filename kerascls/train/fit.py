@@ -38,6 +38,7 @@ from kerascls.train.run_folder import (
     new_run_dir,
     package_versions,
     write_json_atomic,
+    write_text_atomic,
 )
 from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
 from kerascls.train.schedules import build_optimizer
@@ -335,9 +336,7 @@ def _align_history(run_dir: Path) -> None:
     except (OSError, KeyError, ValueError, TypeError):
         return
     if len(lines) - 1 > restored:
-        partial = run_dir / ".history-partial.csv"
-        partial.write_text("".join(lines[: restored + 1]))
-        os.replace(partial, run_dir / "history.csv")
+        write_text_atomic(run_dir / "history.csv", "".join(lines[: restored + 1]))
 
 
 def _best_so_far(run_dir: Path) -> float | None:

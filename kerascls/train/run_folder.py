@@ -34,6 +34,12 @@ DEFAULT_LOGDIR = "logs"
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     """Write JSON to a temporary file beside `path`, then rename it over `path`."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write text to a temporary file beside `path`, then rename it over `path`: readers
+    see the old file or the new one, never a part (a kill mid-write leaves the old)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     # mkstemp makes the file private (0600); give it the permissions a plain open() would.
@@ -42,8 +48,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
     os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_json_default)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
