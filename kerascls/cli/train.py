@@ -3,6 +3,7 @@
 kerascls-train --data-dir photos/ --model resnet20 --epochs 30
 kerascls-train --data-dir photos/ --recipe fast --time-budget 15m
 kerascls-train --data-dir ../cifar10 --recipe fast   # the recipe of examples/cifar10.py
+kerascls-train --data-dir photos/ --folds 5         # 5-fold cross-validation
 kerascls-train --resume            # continue the newest run where it stopped
 """
 
