@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_colour_folder
 
 from kerascls.cli.export import main as export_main
 from kerascls.errors import KerasclsError
@@ -20,22 +20,6 @@ from kerascls.train import Recipe, fit, load_run
 
 SIZE = 16
 CLASSES = ("blue", "green", "red")  # sorted, as folder names are
-
-
-def write_colour_folder(root: Path, per_class: int = 36, seed: int = 0) -> Path:
-    """An image folder of three colour classes (PNG files) that a tiny CNN learns."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for label, name in enumerate(CLASSES):
-        folder = root / "train" / name
-        folder.mkdir(parents=True)
-        channel = {"red": 0, "green": 1, "blue": 2}[name]
-        for i in range(per_class):
-            pixels = rng.integers(0, 110, size=(SIZE, SIZE, 3))
-            pixels[..., channel] += 140
-            Image.fromarray(pixels.astype(np.uint8)).save(folder / f"{label}_{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")

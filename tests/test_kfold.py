@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from helpers import write_colour_folder
 
 from kerascls.data import from_arrays, load_image_folder
 from kerascls.data.kfold import kfold_dataset
@@ -35,22 +34,10 @@ def test_a_class_smaller_than_the_folds_is_a_clear_error():
         kfold_dataset(data, 5, 0)
 
 
-def write_colour_folder(root: Path, per_class: int = 12) -> Path:
-    rng = np.random.default_rng(0)
-    for label, name in enumerate(("red", "green", "blue")):
-        folder = root / "train" / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
-            pixels[..., label] += 160
-            Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
-
-
 def test_kerascls_train_folds_writes_one_run_per_fold_and_the_summary(tmp_path, capsys):
     from kerascls.cli.train import main
 
-    root = write_colour_folder(tmp_path / "colours")
+    root = write_colour_folder(tmp_path / "colours", per_class=12)
     argv = ["--data-dir", str(root), "--model", "cnn", "--epochs", "2", "--batch-size", "8"]
     argv += ["--augment", "none", "--lr", "0.05", "--folds", "3"]
     assert main([*argv, "--logdir", str(tmp_path / "logs"), "--run-name", "cv"]) == 0

@@ -11,10 +11,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from helpers import write_colour_folder
 
 from kerascls.models import load_model
 
@@ -40,18 +38,6 @@ CHILD = textwrap.dedent(
 )
 
 
-def write_colour_folder(root: Path, per_class: int = 24) -> Path:
-    rng = np.random.default_rng(0)
-    for label, name in enumerate(("red", "green", "blue")):
-        folder = root / "train" / name
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            pixels = rng.integers(0, 90, (16, 16, 3), dtype=np.uint8)
-            pixels[..., label] += 160
-            Image.fromarray(pixels).save(folder / f"{i}.png")
-    return root
-
-
 def start(args: list[str], pause: float) -> subprocess.Popen:
     env = {**os.environ, "PAUSE_SECONDS": str(pause), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.Popen(
@@ -64,7 +50,7 @@ def start(args: list[str], pause: float) -> subprocess.Popen:
 
 
 def test_a_kill_inside_the_backup_write_resumes_to_a_complete_run(tmp_path):
-    data = write_colour_folder(tmp_path / "colours")
+    data = write_colour_folder(tmp_path / "colours", per_class=24)
     logdir = tmp_path / "logs"
     args = ["--data-dir", str(data), "--model", "cnn", "--epochs", "4", "--batch-size", "8"]
     args += ["--logdir", str(logdir), "--run-name", "killed", "--augment", "none"]
