@@ -29,7 +29,8 @@ from kerascls.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# The one list of image files kerascls reads (TIFF through Pillow: see scan.needs_pil).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _VALIDATION_DIRS = ("validation", "val", "valid")
 _HINT = "expected ROOT/train/<class>/ image folders (or ROOT/<class>/)"
 

@@ -1,6 +1,6 @@
 """TensorRT: TF-TRT where TensorFlow was built with it, else an engine built from ONNX.
 
-Two paths, detected rather than assumed (DESIGN.md):
+Two paths, detected rather than assumed (checked against TF 2.21 and TensorRT 10/11):
 
 - TF-TRT (`TrtGraphConverterV2`) exists only in NVIDIA-built TensorFlow (Jetson wheels,
   NGC containers); the PyPI wheel raises "not built with TensorRT". Its output is a

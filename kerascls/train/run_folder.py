@@ -1,6 +1,6 @@
 """Run folders: one self-describing folder per training run under logs/.
 
-Layout (see DESIGN.md):
+Layout:
 
     logs/<dataset>/<model>-<YYYYmmdd-HHMMSS>/
         run.json            model, classes, input shape, normalisation, data source,

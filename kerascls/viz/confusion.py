@@ -52,8 +52,11 @@ def confusion_matrix(
     for name, values in (("label", y_true), ("prediction", y_pred)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise KerasclsError(f"a {name} is outside 0..{num_classes - 1}")
-    flat = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
-    return flat.reshape(num_classes, num_classes)
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+    # the same function evaluate/ uses, so the plots and report.json agree
+    matrix = sklearn_confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))
+    return matrix.astype(np.int64)
 
 
 def normalize_rows(matrix: np.ndarray) -> np.ndarray:

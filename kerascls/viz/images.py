@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from kerascls.data.folder import IMAGE_EXTENSIONS  # the one list of image files
 from kerascls.errors import DataError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
