@@ -154,15 +154,14 @@ def test_a_bf16_run_trains_and_its_models_load_as_float32(tmp_path):
     assert run.info["dtype_policy"] == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     assert run.info["metrics"]["validation"]["accuracy"] > 0.9
+    # best.keras is portable: float32 compute, the bf16-trained weights
     inference = run.load_model("best")
-    training = run.load_model("best", compile=True)  # as a resumed run gets it
     assert {layer.compute_dtype for layer in inference.layers} == {"float32"}
-    assert "bfloat16" in {layer.compute_dtype for layer in training.layers}
     images = data.validation.images[:32].astype("float32")
-    float32, bf16 = inference.predict(images, verbose=0), training.predict(images, verbose=0)
-    # the same weights: bf16's 8-bit mantissa moves the probabilities a little, not the answers
-    assert np.abs(float32 - bf16).max() < 0.1
-    assert (float32.argmax(1) == bf16.argmax(1)).mean() >= 0.9
+    float32 = inference.predict(images, verbose=0)
+    # the float32 copy agrees with the run's own bf16 validation figure
+    accuracy = float((float32.argmax(1) == data.validation.labels[:32]).mean())
+    assert accuracy >= run.info["metrics"]["validation"]["accuracy"] - 0.1
 
 
 def test_auto_mixed_precision_follows_the_hardware(monkeypatch):
