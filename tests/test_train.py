@@ -348,3 +348,16 @@ def test_kerascls_train_cli_on_an_image_folder_with_cutout(tmp_path, capsys):
     augment = run.info["recipe"]["augment"]
     assert augment["cutout"] == 4 and augment["crop_padding"] == 4 and augment["horizontal_flip"]
     assert f"run folder: {run.path}" in capsys.readouterr().out
+
+
+def test_a_run_killed_during_its_final_evaluation_resumes_to_the_evaluation(tmp_path, capsys):
+    data = colour_dataset()
+    run = fit(tiny_recipe(tmp_path, epochs=2), data=data, verbose=0)
+    # what a kill after the last epoch leaves: backup/ gone, no report, status "running"
+    (run.path / "report.json").unlink()
+    run.update(status="running", metrics=None)
+    resumed = resume(run.path, data=data, verbose=1)
+    assert "training of" in capsys.readouterr().out
+    assert resumed.info["status"] == "finished" and resumed.info["epochs_completed"] == 2
+    assert resumed.info["metrics"]["validation"]["accuracy"] > 0.5
+    assert (run.path / "report.json").is_file()

@@ -174,6 +174,14 @@ def resume(
             f"run {resumed.path} already finished all its epochs; start a new run "
             f"(without --resume) to train longer"
         )
+    # Keras removes backup/ when training ends; a run killed after that, during its final
+    # evaluation, has every epoch logged (a time-budgeted run: whatever it had planned)
+    recipe = resumed.info["recipe"]
+    needed = recipe.get("epochs", 1) if recipe.get("time_budget") is None else 1
+    logged = _epochs_in_history(resumed.path)
+    trained = logged >= needed and (resumed.path / "best.keras").is_file()
+    if not (resumed.path / "backup").is_dir() and trained:
+        return _finish_killed_evaluation(resumed, data, verbose)
     if not (resumed.path / "backup").is_dir():
         raise KerasclsError(
             f"run {resumed.path} has no backup/ to resume from (it stopped before its first "
@@ -435,6 +443,35 @@ def _run_info(recipe, data, model, normalization, resumed) -> dict[str, Any]:
 
 
 def _finish(run: Run, data, history, train_seconds: float, verbose) -> Run:
+    epochs_done = len(history.epoch) and history.epoch[-1] + 1
+    return _evaluate_and_record(
+        run, data, epochs_done, history.history.get("val_accuracy", []), train_seconds, verbose
+    )
+
+
+def _finish_killed_evaluation(resumed: Run, data, verbose) -> Run:
+    """A run killed after its last epoch, during the final evaluation (Keras had already
+    removed backup/): evaluate best.keras now, from the history it logged."""
+    import csv
+
+    with open(resumed.path / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    if verbose != 0:
+        print(f"training of {resumed.path} had ended ({len(rows)} epochs); evaluating best.keras")
+    data = data if data is not None else resumed.dataset()
+    return _evaluate_and_record(
+        resumed,
+        data,
+        len(rows),
+        [float(row["val_accuracy"]) for row in rows if row.get("val_accuracy")],
+        sum(float(row.get("epoch_seconds") or 0.0) for row in rows),
+        verbose,
+    )
+
+
+def _evaluate_and_record(
+    run: Run, data, epochs_done: int, val_acc: list[float], train_seconds: float, verbose
+) -> Run:
     """Evaluate best.keras on the test split (validation when there is none) and record it."""
     from kerascls.data import make_pipeline, resolve_augment
 
@@ -449,8 +486,6 @@ def _finish(run: Run, data, history, train_seconds: float, verbose) -> Run:
     report.write(run.path)
     if verbose:
         print(report.table())
-    epochs_done = len(history.epoch) and history.epoch[-1] + 1
-    val_acc = history.history.get("val_accuracy", [])
     run.update(
         status="finished",
         epochs_completed=epochs_done,
