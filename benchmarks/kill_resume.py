@@ -69,7 +69,8 @@ def main() -> int:
     resume = [*train, "--resume", str(run_dir)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
-    resumed = loadable = 0
+    resumed = loadable = kills = 0
+    finished = False
     for kill in range(1, args.kills + 1):
         command = first if kill == 1 else resume
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -85,7 +86,10 @@ def main() -> int:
         alive_for = time.monotonic() - started
         if child.returncode == 0:
             print(f"kill {kill}: the run finished before the kill ({alive_for:.1f} s)")
+            resumed += kill > 1
+            finished = True
             break
+        kills += 1
         started_ok = kill == 1 or (b"Traceback" not in err and child.returncode == -9)
         resumed += kill > 1 and started_ok
         checkpoints = [run_dir / "best.keras", run_dir / "last.keras"]
@@ -100,18 +104,21 @@ def main() -> int:
         )
         if not started_ok:
             print("    " + (err.decode(errors="replace").strip().splitlines() or ["?"])[-1])
-    final = subprocess.run(resume, capture_output=True, env=env, timeout=3600)
+    final = None
+    if not finished:
+        final = subprocess.run(resume, capture_output=True, env=env, timeout=3600)
+        resumed += final.returncode == 0
     epochs = _epochs(run_dir)
-    complete = final.returncode == 0 and epochs == list(range(args.epochs))
+    complete = (final is None or final.returncode == 0) and epochs == list(range(args.epochs))
     print(
-        f"\n{args.kills} kills: {resumed} of {args.kills - 1} resumes carried on, "
-        f"checkpoints loaded after {loadable} of {args.kills} kills; final resume "
-        f"{'finished' if final.returncode == 0 else 'FAILED'}, history "
+        f"\n{kills} kills: {resumed} of {kills} resumes carried on (the last to the end), "
+        f"checkpoints loaded after {loadable} of {kills} kills; history "
         f"{'holds every epoch once' if complete else f'epochs {epochs}'}"
+        + ("" if kills == args.kills else f" (the run ended before kill {kills + 1})")
     )
-    if final.returncode != 0:
+    if final is not None and final.returncode != 0:
         print(final.stderr.decode(errors="replace")[-2000:])
-    return 0 if complete and resumed == args.kills - 1 else 1
+    return 0 if complete and resumed == kills else 1
 
 
 def _epochs(run_dir: Path) -> list[int]:
