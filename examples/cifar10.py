@@ -24,7 +24,12 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up INFO lines
 
 from kerascls.cli.common import import_tensorflow_quietly, run_command
-from kerascls.cli.train import add_training_flags, print_next_steps, recipe_from_flags
+from kerascls.cli.train import (
+    add_training_flags,
+    extra_callbacks,
+    print_next_steps,
+    recipe_from_flags,
+)
 
 # TensorFlow's C++ start-up lines (absl, oneDNN, "failed call to cuInit" on machines with
 # no GPU) are printed before any log level applies: import it now with them hidden.
@@ -73,9 +78,13 @@ def main(argv=None):
     add_training_flags(parser, "fast")
     args = parser.parse_args(argv)
     if args.resume:  # the run's own recipe, from its run.json; other flags do not apply
-        run = resume(None if args.resume is True else args.resume, logdir=args.logdir)
+        run = resume(
+            None if args.resume is True else args.resume,
+            logdir=args.logdir,
+            callbacks=extra_callbacks(args),
+        )
     else:
-        run = fit(recipe_from_flags(args))
+        run = fit(recipe_from_flags(args), callbacks=extra_callbacks(args))
     print_next_steps(run)
 
 

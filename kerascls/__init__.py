@@ -35,7 +35,7 @@ _LAZY = {
     "load_image_folder": "kerascls.data",
     "from_arrays": "kerascls.data",
     "fit": "kerascls.train",
-    "load_run": "kerascls.train",
+    "load_run": "kerascls.runs",
     "Recipe": "kerascls.train",
     "KerasclsError": "kerascls.errors",
 }

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerascls.train import load_run
+from kerascls.runs import load_run
 
 
 def image(rng, height: int, width: int, label: int, mode: str = "RGB") -> Image.Image:

@@ -13,7 +13,7 @@ from helpers import write_colour_folder
 from kerascls.data import from_arrays, load_image_folder
 from kerascls.data.kfold import kfold_dataset
 from kerascls.errors import DataError
-from kerascls.train import load_run
+from kerascls.runs import load_run
 
 
 def test_folds_are_stratified_and_cover_the_pool_once():

@@ -27,7 +27,7 @@ CHILD = textwrap.dedent(
 
     def paused_save(self, path, *args, **kwargs):
         save_weights(self, path, *args, **kwargs)
-        if ".partial" in str(path):
+        if ".tmp-" in str(path):
             print("INSIDE-BACKUP-WRITE", flush=True)
             time.sleep(float(os.environ.get("PAUSE_SECONDS", "0")))
 
@@ -68,7 +68,7 @@ def test_a_kill_inside_the_backup_write_resumes_to_a_complete_run(tmp_path):
         child.wait(timeout=30)
     run_dir = logdir / "colours" / "killed"
     backup = run_dir / "backup"
-    assert (backup / ".partial.weights.h5").exists(), "killed before the rename"
+    assert list(backup.glob(".tmp-*.weights.h5")), "killed before the rename"
 
     done = subprocess.run(
         [sys.executable, "-c", CHILD, "--resume", str(run_dir)],

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), r
 
 PROBE = (
     "import kerascls, os\n"
-    "from kerascls.train.runtime import onednn_enabled\n"
+    "from kerascls.runs import onednn_enabled\n"
     "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], onednn_enabled())\n"
 )
 
@@ -35,7 +35,7 @@ def test_onednn_switch(env, expected):
 
 
 def test_run_json_records_onednn():
-    from kerascls.train.run_folder import package_versions
+    from kerascls.runs import package_versions
 
     # conftest imported kerascls before TensorFlow, as every command does
     assert package_versions()["tensorflow_onednn"] == "on"

@@ -19,7 +19,7 @@ from test_train import colour_dataset
 
 from kerascls.errors import KerasclsError, ModelError
 from kerascls.models import create_model, get_model_info, list_models, load_model
-from kerascls.train import load_run
+from kerascls.runs import load_run
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow_model_optimization") is None

@@ -42,6 +42,7 @@ from kerascls.viz import (
 )
 from kerascls.viz.featuremaps import default_feature_layers
 from kerascls.viz.graph import SCORE_LOG_PROBABILITY, SCORE_LOGITS, SCORE_OUTPUT, score_kind
+from kerascls.viz.tensorboard import TensorBoardImages
 
 SIZE = 32
 PATCH = 6
@@ -98,9 +99,8 @@ def trained_run(tmp_path_factory):
         label_smoothing=0.0,
         logdir=str(root / "logs"),
         run_name="quadrants",
-        tensorboard_images=True,
     )
-    return fit(recipe, verbose=0)
+    return fit(recipe, callbacks=[TensorBoardImages()], verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -379,7 +379,7 @@ def test_predictions_are_cached_and_match_the_report(trained_run, tmp_path):
     written = cache.stat().st_mtime_ns
     main(["calibration", "--run", str(trained_run.path), "--out", str(tmp_path)])
     assert cache.stat().st_mtime_ns == written, "calibration must reuse the errors' predictions"
-    assert not list(trained_run.path.glob(".*.tmp")), "no temporary files left behind"
+    assert not list(trained_run.path.glob(".tmp-*")), "no temporary files left behind"
 
     predictions = run_predictions(trained_run)
     ours = confusion_matrix(predictions.labels, predictions.predicted, len(CLASSES))

@@ -154,7 +154,7 @@ def test_write_png_round_trips_rgb(tmp_path):
     # the permissions of any new file (mkstemp's would be private to the owner)
     (tmp_path / "plain").write_bytes(b"")
     assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".tmp-*"))
 
 
 def test_images_in_any_layout_become_rgb(tmp_path):

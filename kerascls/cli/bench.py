@@ -63,7 +63,7 @@ def _main(argv: list[str] | None) -> int:
         from kerascls.export.runners.keras_runner import limit_tensorflow_threads
 
         limit_tensorflow_threads(args.threads)
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
 
     run = load_run(args.run, logdir=args.logdir)
     print(f"run: {run.path}")

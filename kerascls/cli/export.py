@@ -97,7 +97,7 @@ def _main(argv: list[str] | None) -> int:
     from kerascls.errors import KerasclsError
     from kerascls.export import ExportOptions, export_model, plan_exports
     from kerascls.export.report import print_manifest
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
 
     formats = [name for name in FORMAT_FLAGS if getattr(args, name)]
     precisions = [name for name in PRECISION_FLAGS if getattr(args, name)]

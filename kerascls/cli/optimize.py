@@ -79,7 +79,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
 
     from kerascls.errors import KerasclsError
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
 
     if args.distill and args.run:
         raise KerasclsError("--distill names the teacher run itself; drop --run")

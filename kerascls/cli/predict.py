@@ -23,11 +23,11 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
 from kerascls.cli.common import run_command
+from kerascls.runs.atomic import write_text_atomic
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_holding(model: Path):
     """The run folder an exported file sits in (<run>/best.keras, <run>/exports/x), if any."""
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
 
     for folder in (model.parent, model.parent.parent):
         if (folder / "run.json").is_file():
@@ -62,7 +62,7 @@ def _run_holding(model: Path):
 
 
 def _model_and_run(args: argparse.Namespace):
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
 
     if args.model:
         model = Path(args.model)
@@ -112,11 +112,7 @@ def _write(text: str, out: str | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.tmp")
-    partial.write_text(text)
-    os.replace(partial, target)  # a reader never sees half a file
+    write_text_atomic(out, text)  # a reader never sees half a file
 
 
 def _main(argv: list[str] | None) -> int:
@@ -127,9 +123,9 @@ def _main(argv: list[str] | None) -> int:
 
     import logging
 
+    from kerascls.data.images import find_images
     from kerascls.export.runners import load_runner, predict_files
     from kerascls.export.runners.files import class_names_or_numbers
-    from kerascls.viz.images import find_images
 
     if args.threads:  # before TensorFlow runs anything: its thread pools are fixed then
         from kerascls.export.runners.keras_runner import limit_tensorflow_threads

@@ -70,6 +70,21 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         help="continue an interrupted run (the newest one, or the run folder given) with "
         "its own recipe; other flags are ignored",
     )
+    parser.add_argument(
+        "--tensorboard-images",
+        action="store_true",
+        help="log the validation confusion matrix and Grad-CAM overlays to TensorBoard "
+        "every epoch (one extra validation pass per epoch)",
+    )
+
+
+def extra_callbacks(args: argparse.Namespace) -> list:
+    """The callbacks that flags ask for (TensorBoard images), for fit and resume."""
+    if not getattr(args, "tensorboard_images", False):
+        return []
+    from kerascls.viz.tensorboard import TensorBoardImages
+
+    return [TensorBoardImages()]
 
 
 _FLAG_FIELDS = (
@@ -154,7 +169,11 @@ def _main(argv: list[str] | None) -> int:
     from kerascls.train import fit, resume
 
     if args.resume:
-        run = resume(None if args.resume is True else args.resume, logdir=args.logdir)
+        run = resume(
+            None if args.resume is True else args.resume,
+            logdir=args.logdir,
+            callbacks=extra_callbacks(args),
+        )
         print_next_steps(run)
         return 0
     fields = {}
@@ -172,7 +191,7 @@ def _main(argv: list[str] | None) -> int:
 
         cross_validate(recipe, args.folds)
         return 0
-    run = fit(recipe)
+    run = fit(recipe, callbacks=extra_callbacks(args))
     print_next_steps(run)
     return 0
 

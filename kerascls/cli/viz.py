@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _model_and_classes(args: argparse.Namespace):
     """The model, its class names and the output folder that the flags name."""
-    from kerascls.train import load_run
-    from kerascls.viz.images import find_images
+    from kerascls.data.images import find_images
+    from kerascls.runs import load_run
 
     find_images(args.images)  # a mistyped path fails before the model is loaded
 
@@ -148,7 +148,7 @@ def _featuremaps(args: argparse.Namespace) -> None:
 
 
 def _run_plot(args: argparse.Namespace) -> None:
-    from kerascls.train import load_run
+    from kerascls.runs import load_run
     from kerascls.viz import commands
 
     run = load_run(args.run, logdir=args.logdir)

@@ -13,10 +13,12 @@ from kerascls.data.arrays import from_arrays
 from kerascls.data.augment import AUGMENT_PRESETS, AugmentConfig, resolve_augment
 from kerascls.data.augmenter import Augmenter
 from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
-from kerascls.data.dataset import ImageDataset, Split, dataset_from_source, describe_splits
-from kerascls.data.folder import IMAGE_EXTENSIONS, load_image_folder
+from kerascls.data.dataset import ImageDataset, Split, describe_splits
+from kerascls.data.folder import load_image_folder
+from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
 from kerascls.data.imbalance import balanced_class_weights
 from kerascls.data.pipeline import make_pipeline
+from kerascls.data.sources import dataset_from_source
 from kerascls.data.splits import stratified_split
 from kerascls.data.statistics import channel_statistics
 
@@ -32,10 +34,12 @@ __all__ = [
     "channel_statistics",
     "dataset_from_source",
     "describe_splits",
+    "find_images",
     "from_arrays",
     "load_cifar10",
     "load_image_folder",
     "make_pipeline",
+    "read_image",
     "resolve_augment",
     "stratified_split",
 ]

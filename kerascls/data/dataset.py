@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from kerascls.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -184,71 +181,3 @@ def describe_splits(data: ImageDataset) -> str:
         detail = f", {where[name]}" if name in where else ""
         lines.append(f"  {name:<10} {len(split):>5} images{detail}")
     return "\n".join(lines)
-
-
-def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
-    """Re-open the dataset that `source` (an `ImageDataset.source`, e.g. from run.json) describes.
-
-    Args:
-        source: the dict a loader stored in `ImageDataset.source`.
-
-    Returns:
-        The same dataset: same class names, image size, files and split membership.
-
-    Raises:
-        DataError: the description is unknown or names data that cannot be re-opened
-            (in-memory arrays, a folder that has gone).
-
-    Example:
-        >>> import json
-        >>> ds = load_image_folder("photos/")                          # doctest: +SKIP
-        >>> again = dataset_from_source(json.loads(json.dumps(ds.source)))  # doctest: +SKIP
-    """
-    # Imported here: the loaders import this module for ImageDataset.
-    from kerascls.data.cifar10 import load_cifar10
-    from kerascls.data.folder import load_image_folder
-
-    kind = source.get("kind")
-    if kind == "cifar10":
-        dataset = load_cifar10(validation_size=source["validation_size"], seed=source["seed"])
-    elif kind == "image_folder":
-        size = source.get("image_size")
-        dataset = load_image_folder(
-            source["root"],
-            image_size=tuple(size) if size else None,
-            validation_size=source["validation_size"],
-            seed=source["seed"],
-        )
-    elif kind == "arrays":
-        raise DataError(
-            "this dataset was built from in-memory arrays, which its description does not "
-            "contain; call from_arrays() with the same arrays again, or save the images as an "
-            "image folder and use load_image_folder()"
-        )
-    else:
-        raise DataError(
-            f"unknown dataset source kind {kind!r}; expected 'cifar10', 'image_folder' or "
-            "'arrays' (is this a run.json from a newer kerascls?)"
-        )
-    _warn_if_changed(source, dataset)
-    fold = source.get("fold")
-    if fold:  # a k-fold run: the same fold of the same pool
-        from kerascls.data.kfold import kfold_dataset
-
-        dataset = kfold_dataset(dataset, fold["folds"], fold["index"], fold["seed"])
-    return dataset
-
-
-def _warn_if_changed(source: Mapping[str, Any], dataset: ImageDataset) -> None:
-    # A folder can gain or lose files after a run; the rebuilt splits then differ from the
-    # run's. Say so instead of silently evaluating on different data.
-    before = source.get("counts")
-    now = dataset.counts()
-    if before is not None and dict(before) != now:
-        logger.warning(
-            "the dataset at %s changed since it was described: examples per class were %s, "
-            "now %s; results will not be comparable with the original run",
-            source.get("root", source.get("kind")),
-            dict(before),
-            now,
-        )

@@ -57,23 +57,14 @@ def resize_uint8(image: tf.Tensor, image_size: tuple[int, int]) -> tf.Tensor:
     return image
 
 
-def decode_image(
-    path: tf.Tensor, image_size: tuple[int, int], use_pil: tf.Tensor | bool = False
-) -> tf.Tensor:
-    """Read and decode one image file to uint8 RGB of shape (*image_size, 3).
+def decode_file(path: tf.Tensor, use_pil: tf.Tensor | bool = False) -> tf.Tensor:
+    """Read and decode one image file to uint8 RGB (H, W, 3) at its own size.
 
     Args:
         path: scalar string tensor, the file path.
-        image_size: (height, width) of the result.
-        use_pil: scalar bool (tensor or Python): decode with Pillow instead of TensorFlow.
-            A Python False leaves Pillow out of the graph altogether.
-
-    Returns:
-        uint8 tensor (height, width, 3). A file that fails to decode raises an error that
-        the pipeline drops with `ignore_errors()`, so it never ends an epoch.
-
-    Example:
-        >>> image = decode_image(tf.constant("cat.jpg"), (32, 32))  # doctest: +SKIP
+        use_pil: scalar bool (tensor or Python): decode with Pillow instead of TensorFlow
+            (`kerascls.data.scan.needs_pil` says when). A Python False leaves Pillow out of
+            the graph altogether.
     """
 
     def with_tf() -> tf.Tensor:
@@ -87,7 +78,25 @@ def decode_image(
         return image
 
     if use_pil is False:
-        image = with_tf()
-    else:
-        image = tf.cond(tf.convert_to_tensor(use_pil), with_pil, with_tf)
-    return resize_uint8(image, image_size)
+        return with_tf()
+    return tf.cond(tf.convert_to_tensor(use_pil), with_pil, with_tf)
+
+
+def decode_image(
+    path: tf.Tensor, image_size: tuple[int, int], use_pil: tf.Tensor | bool = False
+) -> tf.Tensor:
+    """Read and decode one image file to uint8 RGB of shape (*image_size, 3).
+
+    Args:
+        path: scalar string tensor, the file path.
+        image_size: (height, width) of the result.
+        use_pil: as in `decode_file`.
+
+    Returns:
+        uint8 tensor (height, width, 3). A file that fails to decode raises an error that
+        the pipeline drops with `ignore_errors()`, so it never ends an epoch.
+
+    Example:
+        >>> image = decode_image(tf.constant("cat.jpg"), (32, 32))  # doctest: +SKIP
+    """
+    return resize_uint8(decode_file(path, use_pil), image_size)

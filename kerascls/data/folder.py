@@ -23,14 +23,13 @@ from typing import Any
 import numpy as np
 
 from kerascls.data.dataset import ImageDataset, Split
+from kerascls.data.images import IMAGE_EXTENSIONS, is_image_name
 from kerascls.data.scan import ImageInfo, check_images, describe_bad_files
 from kerascls.data.splits import holdout_count, stratified_split
 from kerascls.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-# The one list of image files kerascls reads (TIFF through Pillow: see scan.needs_pil).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _VALIDATION_DIRS = ("validation", "val", "valid")
 _HINT = "expected ROOT/train/<class>/ image folders (or ROOT/<class>/)"
 
@@ -172,15 +171,11 @@ def _list_classes(split_dir: Path) -> dict[str, list[str]]:
 def _image_files(folder: Path, recursive: bool = True) -> list[str]:
     if not recursive:
         names = (e.path for e in os.scandir(folder) if e.is_file())
-        return sorted(f for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
+        return sorted(f for f in names if is_image_name(os.path.basename(f)))
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(
-            os.path.join(dirpath, f)
-            for f in filenames
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
-        )
+        found.extend(os.path.join(dirpath, f) for f in filenames if is_image_name(f))
     return sorted(found)
 
 

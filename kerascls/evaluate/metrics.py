@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
+
+from kerascls.runs.atomic import write_csv_atomic, write_json_atomic
 
 
 @dataclass
@@ -64,18 +65,10 @@ class Report:
 
     def write(self, run_dir: str | os.PathLike) -> None:
         """report.json and classification_report.csv in the run folder, each atomically."""
-        # Imported here: kerascls.train imports this module (fit evaluates), so a top-level
-        # import would make `import kerascls.evaluate` on its own circular.
-        from kerascls.train.run_folder import write_json_atomic
-
         run_dir = Path(run_dir)
         write_json_atomic(run_dir / "report.json", self.to_dict())
-        partial = run_dir / ".classification_report.csv.tmp"
-        with open(partial, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["class", "precision", "recall", "f1", "support"])
-            writer.writeheader()
-            writer.writerows(self.per_class)
-        os.replace(partial, run_dir / "classification_report.csv")
+        fields = ["class", "precision", "recall", "f1", "support"]
+        write_csv_atomic(run_dir / "classification_report.csv", self.per_class, fields)
 
 
 def evaluate_predictions(

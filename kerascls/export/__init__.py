@@ -2,7 +2,7 @@
 
 Example:
     >>> from kerascls.export import ExportOptions, export_model, plan_exports
-    >>> from kerascls.train import load_run
+    >>> from kerascls.runs import load_run
     >>> plan = plan_exports(["tflite", "onnx"], ["float32", "int8"])
     >>> manifest = export_model(load_run(), plan, options=ExportOptions())  # doctest: +SKIP
 """

@@ -12,7 +12,7 @@ figures compare formats and precisions, not harnesses. Per file:
   baseline when the files come from a run).
 
 Example:
-    >>> from kerascls.train import load_run
+    >>> from kerascls.runs import load_run
     >>> from kerascls.export.bench import benchmark_run, format_table
     >>> rows = benchmark_run(load_run())  # best.keras + the run's exports  # doctest: +SKIP
     >>> print(format_table(rows))                                         # doctest: +SKIP
@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -34,6 +33,7 @@ import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
 from kerascls.export.report import format_size
+from kerascls.runs.atomic import write_csv_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -307,13 +307,5 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Write the rows as CSV (columns FIELDS), atomically: a temp file, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(partial, path)
-    return path
+    """Write the rows as CSV (columns FIELDS), atomically."""
+    return write_csv_atomic(path, rows, FIELDS)

@@ -8,7 +8,7 @@ the others still export.
 
 Example:
     >>> from kerascls.export import export_model
-    >>> from kerascls.train import load_run
+    >>> from kerascls.runs import load_run
     >>> manifest = export_model(load_run(), [("tflite", "int8")])  # doctest: +SKIP
     >>> manifest.entries[0]["checks"]["top1_agreement"]          # doctest: +SKIP
     0.996
@@ -32,7 +32,7 @@ from kerascls.export import formats as fmt
 from kerascls.export.images import DEFAULT_CALIBRATION_IMAGES, calibration_images, heldout_images
 from kerascls.export.metadata import export_metadata, write_metadata
 from kerascls.export.verify import DEFAULT_MAX_DROP, compare
-from kerascls.train.run_folder import write_json_atomic
+from kerascls.runs.atomic import atomic_path, write_bytes_atomic, write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -213,12 +213,11 @@ class _Builder:
             from kerascls.export.tflite import convert_tflite
 
             data = convert_tflite(self.model, precision, self.calibration, self.options.io_dtype)
-            _write_bytes_atomic(target, data)
+            write_bytes_atomic(target, data)
             return target, target
         if name == "onnx":
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(self.onnx(precision), tmp)
-            tmp.replace(target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(self.onnx(precision), tmp)
             return target, target
         if name == "tensorrt":
             return self._tensorrt(precision, target, folder)
@@ -307,13 +306,3 @@ def _write_manifest(manifest: Manifest, run: Any, source: str | None) -> None:
             "exports": kept + [{**entry, "source": source} for entry in manifest.entries],
         },
     )
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

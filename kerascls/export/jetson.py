@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 from kerascls.export.onnx import INPUT_NAME
+from kerascls.runs.atomic import atomic_path
 
 MAX_BATCH = 16
 
@@ -59,8 +59,8 @@ def write_jetson_bundle(
         The folder, and the ONNX file in it that the device builds from (the one to verify).
     """
     h, w = int(input_size[0]), int(input_size[1])
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
         shutil.copyfile(float_onnx, tmp / "model.onnx")
         onnx_name, strong_name, weak_flags = "model.onnx", "model.onnx", ""
         if precision == "fp16":
@@ -93,12 +93,5 @@ def write_jetson_bundle(
             )
         )
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        from kerascls.export.savedmodel import replace_tree
-
-        replace_tree(tmp, folder)
-        tmp = None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     os.chmod(folder, 0o755)
     return folder, folder / strong_name

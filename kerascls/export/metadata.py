@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from kerascls.train.run_folder import write_json_atomic
+from kerascls.runs import write_json_atomic
 
 SAVEDMODEL_METADATA = "kerascls.json"
 

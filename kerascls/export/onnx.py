@@ -14,8 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from kerascls.errors import KerasclsError
 from kerascls.export.quiet import quiet
+from kerascls.runs.atomic import atomic_path
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "image"
@@ -38,17 +37,14 @@ def export_onnx(model: Any, path: str | Path, opset: int = DEFAULT_OPSET) -> Pat
     spec = (tf.TensorSpec(shape, tf.float32, name=INPUT_NAME),)
     functional = _functional(model)
 
-    tmp = _temp_beside(path)
     try:
-        with quiet():
+        with atomic_path(path) as tmp, quiet():
             # from_keras freezes Keras 3 variables and captured constants (a tf.function
             # closure leaves the Normalization statistics as extra graph inputs).
             tf2onnx.convert.from_keras(
-                functional, input_signature=spec, opset=opset, output_path=tmp
+                functional, input_signature=spec, opset=opset, output_path=str(tmp)
             )
-        os.replace(tmp, path)
     except Exception as err:
-        Path(tmp).unlink(missing_ok=True)
         if isinstance(err, KerasclsError):
             raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -79,28 +75,26 @@ def quantize_onnx_int8(float_path: str | Path, path: str | Path, calibration: np
             return None if batch is None else {INPUT_NAME: batch.astype(np.float32)}
 
     path = Path(path)
-    prepared, tmp = _temp_beside(path, ".prep.onnx"), _temp_beside(path)
+    prepared = path.with_name(f".prep-{path.name}")  # an intermediate, removed at the end
     try:
-        with quiet():
+        with atomic_path(path) as tmp, quiet():
             # Shape inference and graph clean-up, as ONNX Runtime recommends before
             # quantizing; without it some ops are left in float.
-            quant_pre_process(str(float_path), prepared, skip_symbolic_shape=True)
+            quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(
-                prepared,
-                tmp,
+                str(prepared),
+                str(tmp),
                 Reader(),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
             )
-        os.replace(tmp, path)
     except Exception as err:
-        Path(tmp).unlink(missing_ok=True)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise KerasclsError(f"ONNX INT8 quantization failed: {first[:300]}") from None
     finally:
-        Path(prepared).unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
     return path
 
 
@@ -112,9 +106,3 @@ def _functional(model: Any) -> Any:
         return model
     inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name=INPUT_NAME)
     return keras.Model(inputs, model(inputs), name=model.name)
-
-
-def _temp_beside(path: Path, suffix: str = ".tmp") -> str:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    return tmp

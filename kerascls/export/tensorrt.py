@@ -17,13 +17,13 @@ machine that runs them (for a Jetson, see jetson.py).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from kerascls.errors import KerasclsError
 from kerascls.export.onnx import INPUT_NAME
+from kerascls.runs.atomic import atomic_path, write_bytes_atomic
 
 INSTALL_HINT = (
     "run it on a machine with an NVIDIA GPU after `pip install -e .[tensorrt]`, or use "
@@ -105,9 +105,7 @@ def build_engine(onnx_path: str | Path, path: str | Path, precision: str, input_
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise KerasclsError(f"TensorRT could not build a {precision} engine; see its log above")
-        tmp = tmpdir / "model.engine"
-        tmp.write_bytes(bytes(serialized))
-        os.replace(tmp, path)
+        write_bytes_atomic(path, bytes(serialized))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return Path(path)
@@ -117,8 +115,6 @@ def convert_tftrt(savedmodel: str | Path, path: str | Path, precision: str, cali
     """TF-TRT: convert a SavedModel folder into one with TensorRT segments."""
     from tensorflow.python.compiler.tensorrt import trt_convert as tftrt
 
-    from kerascls.export.savedmodel import replace_tree
-
     mode = {"float32": "FP32", "fp16": "FP16", "int8": "INT8"}[precision]
     converter = tftrt.TrtGraphConverterV2(
         input_saved_model_dir=str(savedmodel), precision_mode=mode, use_calibration=mode == "INT8"
@@ -127,12 +123,8 @@ def convert_tftrt(savedmodel: str | Path, path: str | Path, precision: str, cali
         converter.convert(calibration_input_fn=lambda: ([batch[None]] for batch in calibration))
     else:
         converter.convert()
-    tmp = Path(tempfile.mkdtemp(dir=Path(path).parent, prefix=".tftrt."))
-    try:
-        converter.save(str(tmp / "model"))
-        replace_tree(tmp / "model", Path(path))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_path(path) as tmp:
+        converter.save(str(tmp))
     return Path(path)
 
 

@@ -1,8 +1,10 @@
 """Loading saved kerascls models with Keras safe mode on.
 
-A .keras file names kerascls's registered layers (FusedBatchNormalization) and schedules
-by their registered names; they must be imported before Keras deserializes the file.
-This is the one place that knows which modules those are.
+A .keras file names kerascls's registered layers (FusedBatchNormalization) by their
+registered names; they must be imported before Keras deserializes the file. This is the
+one place that knows which modules those are. Loading is for inference (`compile=False`):
+the optimizer and its learning-rate schedule are training objects, and kerascls.models
+never imports kerascls.train (see docs/architecture.md).
 
 Models trained with mixed precision (bf16 or fp16 compute, float32 weights) load for
 inference as float32 models: exporters, Grad-CAM and evaluation then see the float32
@@ -28,12 +30,15 @@ from typing import Any
 
 def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
-    import kerascls.models.layers.fused_batchnorm
-    import kerascls.train.schedules  # noqa: F401
+    import kerascls.models.layers.fused_batchnorm  # noqa: F401
 
 
-def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
-    """Load a .keras model file with safe mode on (no arbitrary code runs)."""
+def load_model(path: str | os.PathLike, compile: bool = False) -> Any:
+    """Load a .keras model file with safe mode on (no arbitrary code runs).
+
+    With `compile=True` the optimizer is restored too, in the model's own precision; a
+    file whose optimizer uses a kerascls schedule then needs `import kerascls.train` first.
+    """
     import keras
 
     from kerascls.errors import ModelError
@@ -47,7 +52,6 @@ def load_model(path: str | os.PathLike, compile: bool = True) -> Any:
     except (ValueError, OSError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot load {path} as a Keras model: {first_line}") from None
-    # compile=True is for resuming training, which goes on in the model's own precision
     return model if compile else as_float32(model)
 
 

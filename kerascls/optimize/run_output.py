@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kerascls.train.run_folder import (
+from kerascls.runs import (
     RUN_FILE,
     Run,
     default_run_name,
@@ -31,29 +31,11 @@ from kerascls.train.run_folder import (
     package_versions,
     write_json_atomic,
 )
+from kerascls.runs.atomic import atomic_path, write_bytes_atomic
 
 MANIFEST = "manifest.json"
 # An INT8 file passes its check when its top-1 agrees with the reference on this share.
 MIN_AGREEMENT = 0.95
-
-
-def _save_keras_atomic(model: Any, path: Path) -> None:
-    """model.save to a temporary .keras name beside `path`, then rename."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_optimized_run(
@@ -105,7 +87,8 @@ def write_optimized_run(
         for key in ("split_sizes", "recipe"):
             if key in parent.info:
                 info[key] = parent.info[key]
-    _save_keras_atomic(model, run_dir / "best.keras")
+    with atomic_path(run_dir / "best.keras") as tmp:
+        model.save(tmp)
     write_json_atomic(run_dir / RUN_FILE, info)
     return Run(path=run_dir, info=info)
 

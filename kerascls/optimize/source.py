@@ -116,7 +116,7 @@ def resolve_source(
         KerasclsError: no run found, a model given without data, or data without a
             validation split.
     """
-    from kerascls.train import Run, load_run
+    from kerascls.runs import Run, load_run
 
     if run_or_model is None or isinstance(run_or_model, str | os.PathLike | Path):
         run_or_model = load_run(run_or_model, logdir=logdir)

@@ -1,9 +1,9 @@
 """Training: the recipe, `fit`, and the run folders it writes."""
 
+from kerascls.runs import Run, find_runs, load_run
 from kerascls.train.fit import fit, resume
 from kerascls.train.kfold import CrossValidation, cross_validate
 from kerascls.train.recipe import Recipe
-from kerascls.train.run_folder import Run, find_runs, load_run
 
 __all__ = [
     "CrossValidation",

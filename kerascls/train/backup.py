@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 
 from kerascls.errors import KerasclsError
-from kerascls.train.run_folder import write_json_atomic
+from kerascls.runs.atomic import atomic_path, write_json_atomic
 
 LATEST = "latest.weights.h5"  # Keras' own names, so its restore code reads them
 METADATA = "training_metadata.json"
@@ -51,12 +51,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup = Path(self.backup_dir)
         backup.mkdir(parents=True, exist_ok=True)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
-        partial = backup / ".partial.weights.h5"  # Keras insists on the suffix
-        self.model.save_weights(str(partial), overwrite=True)
-        _write_metadata(partial, metadata)
-        if (backup / LATEST).exists():
-            os.replace(backup / LATEST, backup / PREVIOUS)
-        os.replace(partial, backup / LATEST)
+        with atomic_path(backup / LATEST) as partial:
+            self.model.save_weights(str(partial), overwrite=True)
+            _write_metadata(partial, metadata)
+            # The newest complete generation becomes the previous one just before the new
+            # one takes its name; a kill between the two renames leaves `previous`.
+            if (backup / LATEST).exists():
+                os.replace(backup / LATEST, backup / PREVIOUS)
         write_json_atomic(backup / METADATA, metadata)
 
 
@@ -87,9 +88,8 @@ def prepare_resume(backup: Path) -> RestorePoint:
         if metadata is None:
             continue
         if generation == "previous":
-            partial = backup / f".restore-{os.getpid()}.weights.h5"  # workers may race
-            shutil.copyfile(backup / PREVIOUS, partial)
-            os.replace(partial, backup / LATEST)
+            with atomic_path(backup / LATEST) as partial:  # a random name: workers may race
+                shutil.copyfile(backup / PREVIOUS, partial)
         write_json_atomic(backup / METADATA, metadata)
         return RestorePoint(int(metadata["epoch"]), generation)
     raise KerasclsError(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import keras
 
+from kerascls.runs.atomic import atomic_path
 from kerascls.train.backup import AtomicBackupAndRestore
 from kerascls.train.recipe import Recipe
 
@@ -54,10 +55,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             self._portable = portable_model(self.model)
         else:
             self._portable.set_weights(self.model.get_weights())
-        final = self.run_dir / f"{name}.keras"
-        partial = self.run_dir / f".{name}-partial.keras"  # Keras insists on the suffix
-        self._portable.save(partial)
-        os.replace(partial, final)
+        with atomic_path(self.run_dir / f"{name}.keras") as partial:
+            self._portable.save(partial)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -93,14 +92,9 @@ def build_callbacks(
     run_dir: Path,
     images_per_epoch: int,
     initial_best: float | None = None,
-    *,
-    validation=None,
-    class_names: list[str] | None = None,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
-    the optional ReduceLROnPlateau, EarlyStopping and TensorBoard images (confusion matrix
-    and Grad-CAM, which need the `validation` pipeline and `class_names`), in the order
-    they must run.
+    the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
 
     Order matters: EpochStats fills the logs before the CSV and TensorBoard writers read
     them, and BackupAndRestore comes last so that its state includes everything before it.
@@ -140,9 +134,17 @@ def build_callbacks(
             update_freq="epoch",
         ),
     ]
-    if recipe.tensorboard_images and validation is not None:
-        from kerascls.viz.tensorboard import TensorBoardImages  # matplotlib only when asked
-
-        callbacks.append(TensorBoardImages(run_dir / "images", validation, class_names))
     callbacks.append(AtomicBackupAndRestore(backup_dir=str(run_dir / "backup")))
     return callbacks
+
+
+def attach_run(
+    callbacks: list[keras.callbacks.Callback], run_dir: Path, validation, class_names: list[str]
+) -> None:
+    """Hand the run folder, the validation pipeline and the class names to the user's
+    callbacks that ask for them (those with an `attach_run` method, such as
+    `kerascls.viz.TensorBoardImages`): they are made before the run folder exists."""
+    for callback in callbacks:
+        attach = getattr(callback, "attach_run", None)
+        if callable(attach):
+            attach(run_dir=Path(run_dir), validation=validation, class_names=list(class_names))

@@ -21,17 +21,7 @@ import tensorflow as tf
 
 from kerascls.errors import KerasclsError
 from kerascls.evaluate import evaluate_model
-from kerascls.train.adapt import fit_to_data
-from kerascls.train.backup import prepare_resume
-from kerascls.train.callbacks import build_callbacks
-from kerascls.train.cluster import (
-    build_for_multiworker,
-    cluster_error,
-    is_chief,
-    worker_folder,
-)
-from kerascls.train.recipe import Recipe
-from kerascls.train.run_folder import (
+from kerascls.runs import (
     Run,
     default_run_name,
     load_run,
@@ -40,6 +30,16 @@ from kerascls.train.run_folder import (
     write_json_atomic,
     write_text_atomic,
 )
+from kerascls.train.adapt import fit_to_data
+from kerascls.train.backup import prepare_resume
+from kerascls.train.callbacks import attach_run, build_callbacks
+from kerascls.train.cluster import (
+    build_for_multiworker,
+    cluster_error,
+    is_chief,
+    worker_folder,
+)
+from kerascls.train.recipe import Recipe
 from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
 from kerascls.train.schedules import build_optimizer
 
@@ -255,6 +255,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                 from kerascls.data import balanced_class_weights
 
                 class_weight = balanced_class_weights(data.train.labels, num_classes)
+            attach_run(callbacks or [], write_dir, val_ds, list(data.class_names))
             fit_started = time.perf_counter()
             history = model.fit(
                 # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it
@@ -275,8 +276,6 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                     # non-chief would save (and read the variables collectively) on
                     # epochs the chief does not, and the cluster would hang
                     initial_best=_best_so_far(run_dir) if resumed else None,
-                    validation=val_ds,
-                    class_names=list(data.class_names),
                 )
                 + list(callbacks or []),
                 class_weight=class_weight,

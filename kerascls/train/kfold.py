@@ -29,15 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerascls.train.fit import dataset_name, fit, load_data
-from kerascls.train.recipe import Recipe
-from kerascls.train.run_folder import (
+from kerascls.runs import (
     Run,
     default_run_name,
     new_run_dir,
     write_json_atomic,
     write_text_atomic,
 )
+from kerascls.train.fit import dataset_name, fit, load_data
+from kerascls.train.recipe import Recipe
 
 
 @dataclass

@@ -92,7 +92,6 @@ class Recipe:
     # stopped at epoch 48 of 120 (79.8%) while lr was still 0.07.
     early_stopping_start: int | None = None
     histogram_freq: int = 0  # > 0: weight histograms in TensorBoard every N epochs
-    tensorboard_images: bool = False  # confusion matrix + Grad-CAM of val images each epoch
 
     # --- runtime --------------------------------------------------------------------------
     # True: mixed_float16 on GPU, mixed_bfloat16 on CPU; "auto": only where the hardware
@@ -197,10 +196,12 @@ class Recipe:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Recipe:
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - known - {"tensorboard_images"})
         if unknown:
             raise KerasclsError(f"unknown recipe fields {unknown}; known fields: {sorted(known)}")
         values = dict(values)
+        # run.json of runs before TensorBoard images became a callback (kerascls.viz)
+        values.pop("tensorboard_images", None)
         # JSON turns tuples into lists; put them back so equality and hashing behave.
         for name in ("image_size", "step_epochs", "fixed"):
             if isinstance(values.get(name), list):

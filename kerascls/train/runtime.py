@@ -91,17 +91,6 @@ def mixed_precision_policy(enabled: bool | str) -> str:
     return "mixed_bfloat16"
 
 
-def onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU kernels in this process.
-
-    `import kerascls` asks for them (TF_ENABLE_ONEDNN_OPTS=1) unless the user said
-    otherwise; they are off if TensorFlow was imported before kerascls.
-    """
-    from tensorflow.python.util import _pywrap_util_port  # no public API tells this
-
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool | None:
     """Whether the CPU has bfloat16 instructions (AVX512_BF16 or AMX); None if unknown."""
     try:

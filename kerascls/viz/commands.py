@@ -5,7 +5,7 @@ calls the plotting and explanation API, writes PNGs atomically and returns what 
 for the CLI to print. Outputs go to `out_dir`, by default the run's viz/ folder.
 
 Example:
-    >>> from kerascls.train import load_run
+    >>> from kerascls.runs import load_run
     >>> from kerascls.viz.commands import explain_files, plot_run_curves
     >>> run = load_run()                                                 # doctest: +SKIP
     >>> plot_run_curves(run)                                             # doctest: +SKIP

@@ -49,7 +49,7 @@ def split_images(split: Any, indices: Sequence[int]) -> list[np.ndarray]:
     their files at full resolution."""
     if split.in_memory:
         return [np.asarray(split.images[i]) for i in indices]
-    from kerascls.viz.images import read_image
+    from kerascls.data.images import read_image
 
     return [read_image(split.paths[i]) for i in indices]
 

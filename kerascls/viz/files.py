@@ -1,9 +1,8 @@
 """Writing what kerascls.viz produces: PNGs, figures and arrays, each one atomically.
 
 Commands given no run act on the newest run folder, and TensorBoard or another command may
-read these files while they are being written. So every file is written in full to a
-temporary name in the same folder and renamed over the final name (atomic on POSIX): a
-reader sees the old file or the new one, never half of one.
+read these files while they are being written, so every file goes through
+`kerascls.runs.atomic`: a reader sees the old file or the new one, never half of one.
 
 Figures are drawn with matplotlib's object-oriented API on an Agg canvas, never through
 pyplot: no display is needed, no global figure list grows in a long training run, and a
@@ -22,10 +21,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -33,41 +30,22 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from kerascls.errors import KerasclsError
+from kerascls.runs import atomic
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename; create parent folders.
-
-    The temporary file is opened like any new file (not with `tempfile.mkstemp`, whose
-    files are private to their owner), so the result has the usual permissions.
+    """Write `data` to `path` atomically (kerascls.runs.atomic), creating parent folders.
 
     Raises:
         KerasclsError: the folder cannot be created or written (permissions, a full disk,
             a file in the way), with the path in the message.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        return atomic.write_bytes_atomic(path, data)
     except OSError as err:
-        _discard(tmp)
         raise KerasclsError(
             f"cannot write {path}: {err.strerror or err}; pass another output folder (--out)"
         ) from None
-    except BaseException:
-        _discard(tmp)  # e.g. Ctrl-C: leave no temporary file behind
-        raise
-    return path
-
-
-def _discard(tmp: Path) -> None:
-    # The error that brought us here is the one to report, not a failure to clean up
-    # (no temporary file, or a parent that is not a folder).
-    with contextlib.suppress(OSError):
-        tmp.unlink()
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -7,7 +7,7 @@ which checkpoint it came from (best.keras' size and modification time): a resume
 that saved a new best.keras gets fresh predictions.
 
 Example:
-    >>> from kerascls.train import load_run
+    >>> from kerascls.runs import load_run
     >>> predictions = run_predictions(load_run())          # doctest: +SKIP
     >>> predictions.accuracy                                # doctest: +SKIP
     0.9134

@@ -13,8 +13,9 @@ Cost: one extra inference pass over the validation data per epoch (for the confu
 matrix; Keras does not hand its validation predictions to callbacks), plus one Grad-CAM
 batch and two small figures.
 
-Switch it on for kerascls training with `Recipe(tensorboard_images=True)`; in your own
-`model.fit`, add the callback (see `TensorBoardImages`).
+Switch it on with `kerascls-train --tensorboard-images`, or in Python with
+`fit(recipe, callbacks=[TensorBoardImages()])` (fit hands it the run folder, the validation
+pipeline and the class names); in your own `model.fit`, give it those three yourself.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kerascls.errors import KerasclsError
 from kerascls.viz.confusion import confusion_matrix, plot_confusion_matrix
 from kerascls.viz.files import figure_to_array, new_figure
 from kerascls.viz.overlay import overlay_heatmap
@@ -59,10 +61,13 @@ class TensorBoardImages(keras.callbacks.Callback):
     """Log the validation confusion matrix and Grad-CAM overlays to TensorBoard each epoch.
 
     Args:
-        log_dir: the event folder to write, e.g. run_dir / "images".
+        log_dir: the event folder to write, e.g. run_dir / "images"; under kerascls' `fit`,
+            None means the run folder's images/.
         validation: a tf.data pipeline of (images, labels) batches in 0-255 pixels, not
-            shuffled, labels as indices or one-hot rows (kerascls' validation pipeline).
-        class_names: names of the classes, in label order.
+            shuffled, labels as indices or one-hot rows; under `fit`, None means the run's
+            validation pipeline.
+        class_names: names of the classes, in label order; under `fit`, None means the
+            run's.
         num_images: how many validation images get a Grad-CAM overlay; they are taken
             once, before the first epoch, from the start of `validation`, one class after
             another.
@@ -83,18 +88,18 @@ class TensorBoardImages(keras.callbacks.Callback):
 
     def __init__(
         self,
-        log_dir: str | os.PathLike,
-        validation: Any,
-        class_names: Sequence[str],
+        log_dir: str | os.PathLike | None = None,
+        validation: Any = None,
+        class_names: Sequence[str] | None = None,
         num_images: int = 8,
         method: str = "gradcam",
         layer: str | None = None,
         freq: int = 1,
     ):
         super().__init__()
-        self.log_dir = os.fspath(log_dir)
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.validation = validation
-        self.class_names = list(class_names)
+        self.class_names = None if class_names is None else list(class_names)
         self.num_images = num_images
         self.method = method
         self.layer = layer
@@ -102,6 +107,15 @@ class TensorBoardImages(keras.callbacks.Callback):
         self._writer = None
         self._explainer = self._predict = None
         self._images = self._labels = None
+
+    def attach_run(self, run_dir: os.PathLike, validation: Any, class_names: list[str]) -> None:
+        """Called by kerascls' `fit` before training: fill in what was left as None."""
+        if self.log_dir is None:
+            self.log_dir = os.path.join(os.fspath(run_dir), "images")
+        if self.validation is None:
+            self.validation = validation
+        if self.class_names is None:
+            self.class_names = list(class_names)
 
     def _take_examples(self) -> None:
         images, labels = [], []
@@ -120,6 +134,11 @@ class TensorBoardImages(keras.callbacks.Callback):
         from kerascls.evaluate import traced_model
         from kerascls.viz.explainers import make_explainer
 
+        if self.log_dir is None or self.validation is None or self.class_names is None:
+            raise KerasclsError(
+                "TensorBoardImages needs log_dir, validation and class_names; pass them, or "
+                "give the callback to kerascls' fit(), which fills them in"
+            )
         self._writer = tf.summary.create_file_writer(self.log_dir)
         self._take_examples()
         self._explainer = make_explainer(self.model, self.method, self.layer)

@@ -109,7 +109,7 @@ class Runner(abc.ABC):
             want = f"(N, {expected[0]}, {expected[1]}, 3)" if batched else str(expected)
             raise DataError(
                 f"{self.path.name} takes images of shape {want} (RGB, 0-255), got "
-                f"{images.shape}; resize them with kerascls.viz.images.load_image(path, "
+                f"{images.shape}; resize them with kerascls.data.read_image(path, "
                 f"{self.input_size})"
             )
         return images

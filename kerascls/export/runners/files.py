@@ -76,7 +76,7 @@ def predict_files(
         DataError: a path does not exist, a folder holds no images, or no image could
             be read at all.
     """
-    from kerascls.viz.images import find_images, load_image
+    from kerascls.data.images import find_images, read_image
 
     names = class_names_or_numbers(class_names or runner.class_names, runner.num_classes)
     k = max(1, min(top_k, runner.num_classes))
@@ -87,7 +87,7 @@ def predict_files(
         read, pixels = [], []
         for path in files[start : start + batch_size]:
             try:
-                pixels.append(load_image(path, runner.input_size).pixels)
+                pixels.append(read_image(path, runner.input_size).astype(np.float32))
                 read.append(path)
             except DataError as err:
                 failures.append(FileFailure(path, str(err)))

@@ -9,72 +9,25 @@ Layout:
         best.keras last.keras history.csv report.json classification_report.csv
         backup/             BackupAndRestore state while a run is unfinished
 
-Commands given no run use the newest one, so every file here is written to a temporary
-name and renamed: a run killed at any moment never leaves a half-written file.
+Commands given no run use the newest one, so every file in a run folder is written with
+`kerascls.runs.atomic` (a temporary name, then a rename): a run killed at any moment never
+leaves a half-written file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from kerascls.errors import KerasclsError
-from kerascls.train.runtime import onednn_enabled
+from kerascls.runs.atomic import write_json_atomic
 
 RUN_FILE = "run.json"
 DEFAULT_LOGDIR = "logs"
-
-
-def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=_json_default) + "\n")
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it over `path`: readers
-    see the old file or the new one, never a part (a kill mid-write leaves the old)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value: Any) -> Any:
-    # numpy scalars and arrays, tuples from dataclasses, paths
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide whether a run can be reproduced."""
-    versions = {"python": platform.python_version()}
-    for name in ("kerascls", "tensorflow", "keras", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    # Training speed on a CPU depends on it as much as on the versions (2x on AVX2).
-    versions["tensorflow_onednn"] = "on" if onednn_enabled() else "off"
-    return versions
 
 
 def new_run_dir(logdir: str | os.PathLike, dataset_name: str, run_name: str) -> Path:
