@@ -8,6 +8,22 @@ Example:
 
 Names are imported lazily so that `import kerascls` (and every command's `--help`) does
 not pay for importing TensorFlow until something needs it.
+
+Layers, from the bottom; a module imports only from its own package and the layers below
+(CI checks this with import-linter, the contract in pyproject.toml; docs/architecture.md):
+
+    errors      KerasclsError and its kinds: the one-line messages users see
+    data        image files, datasets, splits, tf.data pipelines, augmentation
+    models      the model registry, layers, loading and portable .keras files
+                (data and models are independent of each other)
+    runs        run folders (Run, load_run) and the one atomic writer
+    evaluate    metrics, batched prediction, reports
+    train       Recipe, fit, resume, callbacks, schedules, k-fold
+    viz         feature maps, Grad-CAM, confusion matrices, curves
+    export      SavedModel, TFLite, ONNX, TensorRT, runners, benchmarks
+                (viz and export are independent of each other)
+    optimize    QAT, pruning, distillation (tfmot, tf_keras)
+    cli         the kerascls-* commands
 """
 
 from __future__ import annotations
