@@ -29,12 +29,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
-
+from kerascls.evaluate import predict_arrays, top1_agreement
 from kerascls.export.tflite import convert_tflite
 from kerascls.optimize import distill, gzip_size, prune, qat, resolve_source
 from kerascls.optimize.quantization import tflite_probabilities
-from kerascls.optimize.source import accuracy, keras_predict
 
 
 def figure(name: str, value: object) -> None:
@@ -79,12 +77,12 @@ def main() -> None:
     figure("run", source.run.path)
     images, labels = source.validation_arrays()
     figure("validation_images", len(labels))
-    float_acc = accuracy(keras_predict(source.model), images, labels)
+    float_acc = top1_agreement(predict_arrays(source.model, images), labels)
     figure("float_acc", float_acc)
 
     started = time.perf_counter()
     ptq = convert_tflite(source.model, "int8", calibration=source.calibration_images(500))
-    ptq_acc = float(np.mean(tflite_probabilities(ptq, images).argmax(1) == labels))
+    ptq_acc = top1_agreement(tflite_probabilities(ptq, images), labels)
     figure("ptq_int8_acc", ptq_acc)
     figure("ptq_seconds", round(time.perf_counter() - started, 1))
 

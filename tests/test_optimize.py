@@ -341,8 +341,9 @@ def test_prune_reaches_the_requested_sparsity(
 
 def test_fine_tuning_with_a_teacher_fits_its_predictions_not_the_labels(trained, data):
     """A teacher that always says class 0 must pull the student to class 0 everywhere."""
+    from kerascls.evaluate import predict_arrays
     from kerascls.optimize.finetune import fine_tune
-    from kerascls.optimize.source import predict_in_batches, resolve_source
+    from kerascls.optimize.source import resolve_source
     from kerascls.optimize.twin import tf_keras_twin
 
     source = resolve_source(trained, data=data, model_kwargs=TINY)
@@ -352,10 +353,10 @@ def test_fine_tuning_with_a_teacher_fits_its_predictions_not_the_labels(trained,
     head.set_weights([np.zeros_like(kernel), np.array([8.0, 0.0, 0.0], dtype=bias.dtype)])
     student = tf_keras_twin(source.model, source.recipe)
     images, labels = source.validation_arrays()
-    assert np.mean(predict_in_batches(student, images).argmax(1) == labels) >= 0.9
+    assert np.mean(predict_arrays(student, images).argmax(1) == labels) >= 0.9
 
     fine_tune(student, source, epochs=2, lr=0.05, batch_size=16, teacher=teacher)
-    assert np.mean(predict_in_batches(student, images).argmax(1) == 0) >= 0.9
+    assert np.mean(predict_arrays(student, images).argmax(1) == 0) >= 0.9
     assert np.allclose(head.get_weights()[0], 0)  # the teacher itself does not train
 
 

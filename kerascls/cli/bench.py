@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="batch size of the throughput pass"
     )
     parser.add_argument(
-        "--limit", type=int, default=None, help="use a random subset of N validation images"
+        "--limit", type=int, default=None, help="use a stratified sample of N validation images"
     )
     parser.add_argument(
         "--csv", default=None, help="CSV output (default: <run>/exports/benchmark.csv)"

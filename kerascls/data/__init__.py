@@ -18,6 +18,7 @@ from kerascls.data.folder import load_image_folder
 from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
 from kerascls.data.imbalance import balanced_class_weights
 from kerascls.data.pipeline import make_pipeline
+from kerascls.data.samples import calibration_images, heldout_split, split_arrays
 from kerascls.data.sources import dataset_from_source
 from kerascls.data.splits import stratified_split
 from kerascls.data.statistics import channel_statistics
@@ -31,15 +32,18 @@ __all__ = [
     "ImageDataset",
     "Split",
     "balanced_class_weights",
+    "calibration_images",
     "channel_statistics",
     "dataset_from_source",
     "describe_splits",
     "find_images",
     "from_arrays",
+    "heldout_split",
     "load_cifar10",
     "load_image_folder",
     "make_pipeline",
     "read_image",
     "resolve_augment",
+    "split_arrays",
     "stratified_split",
 ]

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -121,20 +122,78 @@ def traced_model(model):
     return lambda images, training=False: call(images)
 
 
+def _predict_batches(model: Any, batches: Iterable[Any]) -> np.ndarray:
+    """Probabilities of `model` on each batch of images, concatenated: the one loop every
+    prediction over arrays or pipelines runs, so all of them trace the model the same way."""
+    infer = traced_model(model)
+    probabilities = [np.asarray(infer(images)) for images in batches]
+    if not probabilities:
+        raise ValueError("no images to predict")
+    return np.concatenate(probabilities)
+
+
+def predict_arrays(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """float32 probabilities (N, classes) of a model on images (N, H, W, 3), in inference mode.
+
+    Works for Keras 3 and tf_keras models alike (tfmot's quantization-aware and pruned
+    models are tf_keras); the model is traced once (`traced_model`), not run eagerly.
+
+    Example:
+        >>> import keras
+        >>> model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+        ...                           keras.layers.Dense(2, activation="softmax")])
+        >>> predict_arrays(model, np.zeros((5, 4, 4, 3), np.float32), batch_size=2).shape
+        (5, 2)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    batches = (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+    return _predict_batches(model, batches).astype(np.float32, copy=False)
+
+
 def predict_split(model, pipeline, *, mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predicted probabilities over an evaluation pipeline, in pipeline order.
 
     With `mirrored=True` the model sees every image flipped left-right instead.
     """
-    infer = traced_model(model)
-    labels, probs = [], []
-    for images, batch_labels in pipeline:
-        if mirrored:
-            images = images[:, :, ::-1, :]  # NHWC: reverse the width axis
-        probs.append(np.asarray(infer(images)))
-        batch_labels = np.asarray(batch_labels)
-        labels.append(batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels)
-    return np.concatenate(labels), np.concatenate(probs)
+    labels = []
+
+    def images() -> Iterator[Any]:
+        for batch_images, batch_labels in pipeline:
+            batch_labels = np.asarray(batch_labels)
+            labels.append(batch_labels.argmax(axis=1) if batch_labels.ndim == 2 else batch_labels)
+            # NHWC: reverse the width axis
+            yield batch_images[:, :, ::-1, :] if mirrored else batch_images
+
+    probabilities = _predict_batches(model, images())
+    return np.concatenate(labels), probabilities
+
+
+def top1_agreement(first: np.ndarray, second: np.ndarray) -> float:
+    """The fraction of examples whose top-1 classes agree.
+
+    Each argument is probabilities or logits (N, classes), or classes (N,): two models'
+    outputs give their agreement (an export against its Keras model), outputs and true
+    labels give the accuracy.
+
+    Raises:
+        ValueError: different numbers of examples, or none.
+
+    Example:
+        >>> keras_probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7]])
+        >>> int8_probs = np.array([[0.8, 0.2], [0.6, 0.4], [0.2, 0.8]])
+        >>> top1_agreement(keras_probs, int8_probs), top1_agreement(int8_probs, [0, 1, 1])
+        (0.6666666666666666, 0.6666666666666666)
+    """
+    first, second = _top1(first), _top1(second)
+    if first.shape != second.shape or first.size == 0:
+        raise ValueError(f"cannot compare top-1 classes of {first.shape} and {second.shape}")
+    return float(np.mean(first == second))
+
+
+def _top1(values: Any) -> np.ndarray:
+    values = np.asarray(values)
+    return values.argmax(axis=-1) if values.ndim == 2 else values
 
 
 def evaluate_model(

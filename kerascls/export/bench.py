@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
+from kerascls.evaluate import top1_agreement
 from kerascls.export.report import format_size
 from kerascls.runs.atomic import write_csv_atomic
 
@@ -103,25 +104,14 @@ def _is_export(path: Path) -> bool:
 def validation_data(
     run: Any, limit: int | None = None, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The run's validation images (uint8, N x H x W x 3) and labels, optionally a seeded
-    random subset of `limit` images (the split is ordered by class: never take the head)."""
-    from kerascls.viz.predictions import validation_split
+    """The run's validation images (uint8, N x H x W x 3) and labels; with `limit`, a seeded
+    stratified sample of that many (the split is ordered by class: never take the head).
 
-    split = validation_split(run)
-    if limit is not None and limit < len(split):
-        chosen = np.sort(np.random.default_rng(seed).choice(len(split), limit, replace=False))
-        split = split.subset(chosen)
-    if split.in_memory:
-        return np.asarray(split.images, np.uint8), np.asarray(split.labels, np.int64)
-    from kerascls.data import make_pipeline
+    uint8, not float32: a quarter of the memory, and every runner takes either.
+    """
+    from kerascls.data import heldout_split, split_arrays
 
-    images, labels = [], []
-    for batch, batch_labels in make_pipeline(split, 256, training=False, cache=False):
-        images.append(np.rint(batch.numpy()).astype(np.uint8))  # decoded uint8 pixels
-        labels.append(batch_labels.numpy())
-    if not images:
-        raise DataError(f"no validation image of run {run.path} could be decoded")
-    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+    return split_arrays(heldout_split(run.dataset()), limit, seed, dtype=np.uint8)
 
 
 def _latencies_ms(runner: Any, images: np.ndarray, repeats: int, warmup: int) -> np.ndarray:
@@ -244,7 +234,7 @@ def benchmark_files(
             logger.warning("skipped %s: %s", path, err)
             continue
         baseline = predicted if baseline is None else baseline
-        row["agreement"] = float((predicted == baseline).mean())
+        row["agreement"] = top1_agreement(predicted, baseline)
         if root is not None and Path(path).resolve().is_relative_to(Path(root).resolve()):
             row["model"] = str(Path(path).resolve().relative_to(Path(root).resolve()))
         rows.append(row)
@@ -265,7 +255,7 @@ def benchmark_run(
         files: the model files; default: best.keras and the run's exports (files that
             cannot run on this machine, such as TensorRT engines without a GPU, are then
             skipped with a warning).
-        limit: benchmark on a seeded random subset of this many validation images.
+        limit: benchmark on a seeded stratified sample of this many validation images.
         **options: passed to `benchmark_files` (threads, repeats, warmup, batch_size).
     """
     discovered = files is None

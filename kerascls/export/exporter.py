@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kerascls.errors import KerasclsError
+from kerascls.evaluate import predict_arrays
 from kerascls.export import formats as fmt
-from kerascls.export.images import DEFAULT_CALIBRATION_IMAGES, calibration_images, heldout_images
 from kerascls.export.metadata import export_metadata, write_metadata
 from kerascls.export.verify import DEFAULT_MAX_DROP, compare
 from kerascls.runs.atomic import atomic_path, write_bytes_atomic, write_json_atomic
@@ -37,6 +35,7 @@ from kerascls.runs.atomic import atomic_path, write_bytes_atomic, write_json_ato
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+DEFAULT_CALIBRATION_IMAGES = 300
 
 
 @dataclass
@@ -139,8 +138,12 @@ def export_model(
     elif model_given is False and run is not None:
         source = str(run.checkpoint("best"))
 
-    images, labels = heldout_images(data, options.verify_images)
-    reference = _keras_probabilities(model, images)
+    # Imported here: kerascls.data brings TensorFlow, and importing kerascls.export must not.
+    from kerascls.data import calibration_images, heldout_split, split_arrays
+
+    # Validation images, else test: an export is checked on whatever the model never saw.
+    images, labels = split_arrays(heldout_split(data, test_fallback=True), options.verify_images)
+    reference = predict_arrays(model, images)
     calibration = None
     if any(p == "int8" for _, p in plan):
         calibration = calibration_images(data, options.calibration_images)
@@ -243,15 +246,6 @@ class _Builder:
             return path, path
         onnx = self.onnx("int8" if precision == "int8" else "float32")
         return trt.build_engine(onnx, target, precision, self.input_size), target
-
-
-def _keras_probabilities(model: Any, images: np.ndarray) -> np.ndarray:
-    from kerascls.evaluate import traced_model
-
-    infer = traced_model(model)
-    return np.concatenate(
-        [np.asarray(infer(images[i : i + 256]), np.float32) for i in range(0, len(images), 256)]
-    )
 
 
 def _verify(path, name, precision, images, labels, reference, options) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from kerascls.evaluate import top1_agreement
 from kerascls.export.formats import FLOAT_TOLERANCE
 
 DEFAULT_MAX_DROP = 1.0  # accuracy points a quantized export may lose
@@ -57,7 +58,7 @@ def compare(
         "images": len(labels),
         "max_abs_diff": float(np.abs(probabilities - reference).max()),
         "mean_abs_diff": float(np.abs(probabilities - reference).mean()),
-        "top1_agreement": float((predicted == expected).mean()),
+        "top1_agreement": top1_agreement(predicted, expected),
         "accuracy": accuracy,
         "keras_accuracy": keras_accuracy,
         "accuracy_drop": round(100.0 * (keras_accuracy - accuracy), 4),  # points

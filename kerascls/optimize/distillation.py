@@ -34,8 +34,9 @@ import keras
 import tensorflow as tf
 
 from kerascls.errors import KerasclsError
+from kerascls.evaluate import predict_arrays, top1_agreement
 from kerascls.optimize.finetune import check_epochs, check_lr
-from kerascls.optimize.source import Source, accuracy, keras_predict, resolve_source
+from kerascls.optimize.source import Source, resolve_source
 from kerascls.optimize.twin import ModelRecipe
 
 
@@ -280,8 +281,9 @@ def distill(
     images, labels = source.validation_arrays()
     metrics = {
         "images": len(labels),
-        "teacher_accuracy": accuracy(keras_predict(source.model), images, labels),
-        "student_accuracy": accuracy(keras_predict(student_model), images, labels),
+        # Top-1 agreement with the true labels: the accuracy.
+        "teacher_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
+        "student_accuracy": top1_agreement(predict_arrays(student_model, images), labels),
         "teacher_params": int(source.model.count_params()),
         "student_params": int(student_model.count_params()),
     }

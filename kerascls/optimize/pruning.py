@@ -31,19 +31,14 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import KerasclsError
+from kerascls.evaluate import predict_arrays, top1_agreement
 from kerascls.optimize.finetune import (
     check_epochs,
     check_lr,
     fine_tune,
     recalibrate_on_source,
 )
-from kerascls.optimize.source import (
-    Source,
-    accuracy,
-    keras_predict,
-    predict_in_batches,
-    resolve_source,
-)
+from kerascls.optimize.source import Source, resolve_source
 from kerascls.optimize.twin import keras_model_like, tf_keras_twin
 
 PRUNED_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
@@ -276,8 +271,9 @@ def prune(
     after = gzip_size(weights_bytes(pruned))
     metrics: dict[str, Any] = {
         "images": len(labels),
-        "float_accuracy": accuracy(keras_predict(source.model), images, labels),
-        "pruned_accuracy": accuracy(keras_predict(pruned), images, labels),
+        # Top-1 agreement with the true labels: the accuracy.
+        "float_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
+        "pruned_accuracy": top1_agreement(predict_arrays(pruned, images), labels),
         "target_sparsity": sparsity,
         **sparsity_report(pruned),
         "gzip_file": "the float32 weight arrays, concatenated, gzip -9",
@@ -293,10 +289,10 @@ def prune(
         tflite = convert_tflite(pruned, "int8", calibration=source.calibration_images(256))
         probabilities = tflite_probabilities(tflite, images)
         metrics.update(
-            int8_accuracy=float(np.mean(probabilities.argmax(1) == labels)),
+            int8_accuracy=top1_agreement(probabilities, labels),
             int8_bytes=len(tflite),
             int8_gzip_bytes=gzip_size(tflite),
-            **agreement(predict_in_batches(pruned, images), probabilities),
+            **agreement(predict_arrays(pruned, images), probabilities),
         )
     settings = {
         "sparsity": sparsity,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import KerasclsError
+from kerascls.evaluate import predict_arrays, top1_agreement
 from kerascls.optimize.finetune import (
     batch_norm_layers,
     check_epochs,
@@ -38,13 +39,7 @@ from kerascls.optimize.finetune import (
     fine_tune,
     recalibrate_on_source,
 )
-from kerascls.optimize.source import (
-    Source,
-    accuracy,
-    keras_predict,
-    predict_in_batches,
-    resolve_source,
-)
+from kerascls.optimize.source import Source, resolve_source
 from kerascls.optimize.twin import ModelRecipe, keras_model_like, tf_keras_twin
 
 INT8_FILE = "model_int8.tflite"
@@ -165,7 +160,7 @@ def tflite_probabilities(data: bytes, images: np.ndarray) -> np.ndarray:
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
     """Top-1 agreement and max absolute probability difference of two prediction sets."""
     return {
-        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+        "top1_agreement": top1_agreement(reference, candidate),
         "max_prob_diff": float(np.abs(reference - candidate).max()),
     }
 
@@ -273,7 +268,8 @@ def qat(
     source = resolve_source(run_or_model, data=data, model_kwargs=model_kwargs)
     qat_model = quantize_aware(source.model, source.recipe)
     images, labels = source.validation_arrays()
-    float_accuracy = accuracy(keras_predict(source.model), images, labels)
+    # Top-1 agreement with the true labels: the accuracy.
+    float_accuracy = top1_agreement(predict_arrays(source.model, images), labels)
     calibrated = calibrate_activation_ranges(
         qat_model, source.calibration_images(512), batch_size=batch_size
     )
@@ -283,15 +279,15 @@ def qat(
     tflite = convert_tflite(
         qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
     )
-    reference = predict_in_batches(qat_model, images)
+    reference = predict_arrays(qat_model, images)
     int8 = tflite_probabilities(tflite, images)
     keras_model = keras_model_like(qat_model, source.recipe)
     metrics = {
         "images": len(labels),
         "float_accuracy": float_accuracy,
-        "qat_accuracy": float(np.mean(reference.argmax(1) == labels)),
-        "int8_accuracy": float(np.mean(int8.argmax(1) == labels)),
-        "finetuned_float_accuracy": accuracy(keras_predict(keras_model), images, labels),
+        "qat_accuracy": top1_agreement(reference, labels),
+        "int8_accuracy": top1_agreement(int8, labels),
+        "finetuned_float_accuracy": top1_agreement(predict_arrays(keras_model, images), labels),
         **agreement(reference, int8),
     }
     settings = {

@@ -3,8 +3,8 @@
 `resolve_source(run_or_model, data=...)` turns either into a `Source`: the trained Keras 3
 model, the `ModelRecipe` that rebuilds it (for its tf_keras twin), the data to fine-tune
 and evaluate on, and the run it came from (None for a bare model). It also holds the few
-data helpers QAT, pruning and distillation share: pipelines, calibration images, the
-validation arrays and accuracy.
+data helpers QAT, pruning and distillation share: the training pipeline, calibration
+images and the validation arrays.
 
 Example:
     >>> from kerascls.optimize.source import resolve_source
@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,32 +66,18 @@ class Source:
         return max(-(-len(self.data.train) // batch_size), 1)
 
     def validation_arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Validation images (float32, 0-255) and labels, in order; the first `limit`."""
-        from kerascls.data import make_pipeline
+        """Validation images (float32, 0-255) and labels, in order; with `limit`, a seeded
+        stratified sample of that many (see `kerascls.data.split_arrays`)."""
+        from kerascls.data import heldout_split, split_arrays
 
-        split = self.data.validation
-        if limit is not None and limit < len(split):
-            split = split.subset(np.arange(limit))
-        images, labels = [], []
-        for x, y in make_pipeline(split, 256, training=False).as_numpy_iterator():
-            images.append(x)
-            labels.append(y)
-        return np.concatenate(images).astype(np.float32), np.concatenate(labels)
+        return split_arrays(heldout_split(self.data), limit)
 
     def calibration_images(self, count: int = 256, seed: int = 0) -> np.ndarray:
-        """`count` training images (float32, 0-255) drawn evenly from every class."""
-        from kerascls.data import make_pipeline
+        """A stratified sample of `count` training images (float32, 0-255): the same
+        sampler kerascls-export calibrates with (`kerascls.data.calibration_images`)."""
+        from kerascls.data import calibration_images
 
-        labels = self.data.train.labels
-        rng = np.random.default_rng(seed)
-        per_class = max(1, count // self.data.num_classes)
-        picks = [
-            rng.permutation(np.flatnonzero(labels == c))[:per_class]
-            for c in range(self.data.num_classes)
-        ]
-        split = self.data.train.subset(np.sort(np.concatenate(picks)))
-        batches = make_pipeline(split, 256, training=False).as_numpy_iterator()
-        return np.concatenate([x for x, _ in batches]).astype(np.float32)
+        return calibration_images(self.data, count, seed)
 
 
 def resolve_source(
@@ -140,8 +126,9 @@ def resolve_source(
                 "optimizing a bare model needs its data: pass data=ImageDataset (e.g. from "
                 "kerascls.data.from_arrays or load_image_folder), or give a run folder"
             )
-    if data.validation is None or len(data.validation) == 0:
-        raise KerasclsError("optimizing needs a validation split to measure the result on")
+    from kerascls.data import heldout_split
+
+    heldout_split(data)  # fail now, not after fine-tuning: the result is measured on it
     return Source(
         model=model,
         recipe=recipe,
@@ -150,26 +137,3 @@ def resolve_source(
         augment=augment,
         label_smoothing=label_smoothing,
     )
-
-
-def predict_in_batches(model: Any, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Probabilities of a Keras 3 or tf_keras model in inference mode, batch by batch."""
-    return np.concatenate(
-        [
-            np.asarray(model(images[i : i + batch_size], training=False))
-            for i in range(0, len(images), batch_size)
-        ]
-    )
-
-
-def accuracy(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, labels: Any) -> float:
-    """Top-1 accuracy of `predict` (images -> probabilities), in batches of 256."""
-    predictions = np.concatenate(
-        [np.argmax(predict(images[i : i + 256]), axis=1) for i in range(0, len(images), 256)]
-    )
-    return float(np.mean(predictions == np.asarray(labels)))
-
-
-def keras_predict(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch predictor for a Keras 3 or tf_keras model (inference mode, no `predict`)."""
-    return lambda x: np.asarray(model(x, training=False))

@@ -258,10 +258,11 @@ def plot_run_errors(
     Returns:
         The PNG written, <out_dir>/errors.png.
     """
+    from kerascls.data import heldout_split
     from kerascls.viz.errors_gallery import most_confident_errors, plot_errors, split_images
-    from kerascls.viz.predictions import check_matches, run_predictions, validation_split
+    from kerascls.viz.predictions import check_matches, run_predictions
 
-    split = validation_split(run, data)
+    split = heldout_split(data if data is not None else run.dataset())
     predictions = run_predictions(run, data=data, recompute=recompute)
     check_matches(predictions, split)
     chosen = most_confident_errors(predictions.labels, predictions.probabilities, count)

@@ -78,19 +78,6 @@ def _checkpoint_key(run: Any) -> str:
     )
 
 
-def validation_split(run: Any, data: Any | None = None) -> Any:
-    """The run's validation `Split`, from `data` or re-opened from run.json.
-
-    Raises:
-        DataError: the data cannot be re-opened (in-memory arrays, a folder that moved),
-            or there is no validation split.
-    """
-    data = data if data is not None else run.dataset()
-    if data.validation is None or len(data.validation) == 0:
-        raise DataError(f"the data of run {run.path} has no validation split to predict on")
-    return data.validation
-
-
 def run_predictions(
     run: Any, data: Any | None = None, recompute: bool = False, batch_size: int = 256
 ) -> Predictions:
@@ -121,7 +108,9 @@ def run_predictions(
                     return Predictions(cached["labels"], cached["probabilities"], "validation")
         except (OSError, KeyError, ValueError):
             pass  # unreadable or from another version: predict again and overwrite it
-    split = validation_split(run, data)
+    from kerascls.data import heldout_split
+
+    split = heldout_split(data if data is not None else run.dataset())
     labels, probabilities = predict_split_fast(run.load_model("best"), split, batch_size)
     if len(labels) != len(split):
         raise DataError(
