@@ -14,8 +14,10 @@ from helpers import write_colour_folder
 from kerascls.cli.export import main as export_main
 from kerascls.errors import KerasclsError
 from kerascls.export import ExportOptions, export_model, plan_exports
+from kerascls.export.exporter import _Builder
+from kerascls.export.formats import FORMATS, PRECISIONS, output_name
 from kerascls.export.metadata import read_metadata
-from kerascls.export.runners import load_runner
+from kerascls.export.runners import load_runner, runner_class
 from kerascls.train import Recipe, fit, load_run
 
 SIZE = 16
@@ -57,6 +59,60 @@ def test_the_plan_gives_each_format_the_precisions_it_supports():
     ]
     with pytest.raises(KerasclsError, match="choose at least one format"):
         plan_exports([], ["int8"])
+
+
+def test_the_formats_table_names_every_output_writer_and_runner(tmp_path):
+    # The names users' scripts rely on: the table is now the only place that spells them.
+    names = {(f, p): output_name(f, p) for f, spec in FORMATS.items() for p in spec.precisions}
+    assert names == {
+        ("savedmodel", "float32"): "saved_model",
+        ("tflite", "float32"): "model_float32.tflite",
+        ("tflite", "fp16"): "model_fp16.tflite",
+        ("tflite", "dynamic"): "model_dynamic.tflite",
+        ("tflite", "int8"): "model_int8.tflite",
+        ("onnx", "float32"): "model.onnx",
+        ("onnx", "int8"): "model_int8.onnx",
+        ("tensorrt", "float32"): "model_float32.engine",
+        ("tensorrt", "fp16"): "model_fp16.engine",
+        ("tensorrt", "int8"): "model_int8.engine",
+        ("jetson", "float32"): "jetson",
+        ("jetson", "fp16"): "jetson_fp16",
+        ("jetson", "int8"): "jetson_int8",
+    }
+    assert output_name("tensorrt", "fp16", variant="tftrt") == "tftrt_fp16"
+    for spec in FORMATS.values():
+        assert callable(getattr(_Builder, spec.writer)), spec.name
+        assert set(spec.precisions) <= set(PRECISIONS) and set(spec.quantized) <= set(
+            spec.precisions
+        )
+    # What each format writes is read by the runner of its row (a TF-TRT folder is a
+    # SavedModel); .keras files, no export format, still load.
+    for name, kind in [
+        ("best.keras", "keras"),
+        ("model_int8.tflite", "tflite"),
+        ("model.onnx", "onnx"),
+        ("model_fp16.engine", "tensorrt"),
+        ("model_fp16.PLAN", "tensorrt"),
+    ]:
+        (tmp_path / name).write_bytes(b"")
+        assert runner_class(tmp_path / name).format == kind, name
+    for folder in ("saved_model", "tftrt_int8"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "saved_model.pb").write_bytes(b"")
+        assert runner_class(tmp_path / folder).format == "savedmodel", folder
+
+
+def test_export_help_lists_the_table_without_importing_tensorflow():
+    code = (
+        "import sys\nfrom kerascls.cli.export import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for name in [*FORMATS, *PRECISIONS]:
+        assert f"--{name}" in result.stdout
+    assert FORMATS["jetson"].description in " ".join(result.stdout.split())
 
 
 def test_every_cpu_format_exports_and_matches_keras(run, manifest):

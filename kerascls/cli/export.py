@@ -19,20 +19,16 @@ from pathlib import Path
 
 from kerascls.cli.common import run_command
 
-# kerascls.export.formats.FORMATS, spelt out so that --help does not import TensorFlow
-FORMAT_FLAGS = {
-    "savedmodel": "TensorFlow SavedModel folder",
-    "tflite": "LiteRT/TFLite flatbuffer",
-    "onnx": "ONNX (tf2onnx), dynamic batch",
-    "tensorrt": "TensorRT engine (NVIDIA GPU + tensorrt package) or TF-TRT",
-    "jetson": "ONNX + build_engine.sh (trtexec) to build the engine on a Jetson",
-}
-PRECISION_FLAGS = {
-    "float32": "float32 (the default when no precision is given)",
-    "fp16": "float16 weights (TFLite, TensorRT, Jetson)",
-    "dynamic": "dynamic-range: int8 weights, float activations (TFLite)",
-    "int8": "full integer, calibrated on training images (TFLite, ONNX QDQ, TensorRT, Jetson)",
-}
+# The table imports no TensorFlow (see its docstring), so --help stays fast.
+from kerascls.export.formats import FORMATS, PRECISIONS, formats_with
+
+
+def _precision_help(precision: str, text: str) -> str:
+    """The precision's text, plus the format flags that take it when not all of them do."""
+    names = formats_with(precision)
+    if len(names) == len(FORMATS):
+        return text
+    return f"{text} ({', '.join('--' + name for name in names)})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,11 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     group = parser.add_argument_group("formats (one or more)")
-    for name, text in FORMAT_FLAGS.items():
-        group.add_argument(f"--{name}", action="store_true", help=text)
+    for spec in FORMATS.values():
+        group.add_argument(f"--{spec.name}", action="store_true", help=spec.description)
     group = parser.add_argument_group("precisions (default float32; several allowed)")
-    for name, text in PRECISION_FLAGS.items():
-        group.add_argument(f"--{name}", action="store_true", help=text)
+    for name, text in PRECISIONS.items():
+        group.add_argument(f"--{name}", action="store_true", help=_precision_help(name, text))
     parser.add_argument(
         "--io",
         dest="io_dtype",
@@ -99,8 +95,8 @@ def _main(argv: list[str] | None) -> int:
     from kerascls.export.report import print_manifest
     from kerascls.runs import load_run
 
-    formats = [name for name in FORMAT_FLAGS if getattr(args, name)]
-    precisions = [name for name in PRECISION_FLAGS if getattr(args, name)]
+    formats = [name for name in FORMATS if getattr(args, name)]
+    precisions = [name for name in PRECISIONS if getattr(args, name)]
     plan = plan_exports(formats, precisions)  # a bad combination fails before any loading
     if args.calibration_images < 1:
         raise KerasclsError(

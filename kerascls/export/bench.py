@@ -33,6 +33,7 @@ import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
 from kerascls.evaluate import top1_agreement
+from kerascls.export.formats import FORMATS, runs_here
 from kerascls.export.report import format_size
 from kerascls.runs.atomic import write_csv_atomic
 
@@ -52,7 +53,9 @@ FIELDS = (
     "path",
 )
 MIN_THROUGHPUT_IMAGES = 256
-EXPORT_SUFFIXES = (".tflite", ".onnx", ".engine", ".plan")
+# what exports/ may hold that a runner reads (.keras is the baseline, not an export)
+EXPORT_SUFFIXES = tuple(s for f in FORMATS.values() if f.reader for s in f.reader.suffixes)
+EXPORT_MARKERS = tuple(f.reader.marker for f in FORMATS.values() if f.reader and f.reader.marker)
 BENCHMARK_FILE = "benchmark.csv"
 
 
@@ -79,7 +82,7 @@ def run_model_files(run: Any) -> list[Path]:
         for entry in entries:
             if isinstance(entry, dict) and entry.get("status") == "error":
                 continue  # the export itself failed (kerascls-export said why): nothing to time
-            if isinstance(entry, dict) and entry.get("format") == "jetson":
+            if isinstance(entry, dict) and not runs_here(entry.get("format")):
                 continue  # a bundle to build on the device, not a model to run here
             if not isinstance(entry, dict) or not entry.get("path"):
                 logger.warning("%s has an entry without a path: %s; skipped", manifest, entry)
@@ -97,7 +100,7 @@ def run_model_files(run: Any) -> list[Path]:
 
 def _is_export(path: Path) -> bool:
     if path.is_dir():
-        return (path / "saved_model.pb").is_file()
+        return any((path / marker).is_file() for marker in EXPORT_MARKERS)
     return path.suffix.lower() in EXPORT_SUFFIXES
 
 

@@ -206,34 +206,35 @@ class _Builder:
         return self._onnx[precision]
 
     def export(self, name: str, precision: str, folder: Path) -> tuple[Path, Path]:
-        """Write one export into `folder`; return (what was written, the file to check)."""
-        target = folder / fmt.output_name(name, precision)
-        if name == "savedmodel":
-            from kerascls.export.savedmodel import export_savedmodel
+        """Write one export into `folder`; return (what was written, the file to check).
 
-            return export_savedmodel(self.model, target), target
-        if name == "tflite":
-            from kerascls.export.tflite import convert_tflite
+        The format's row in FORMATS names the method that writes it and the name of what
+        it writes, so a new format is a row and a method, with no dispatch to keep in step.
+        """
+        spec = fmt.FORMATS.get(name)
+        if spec is None:
+            raise KerasclsError(f"unknown export format {name!r}")
+        write = getattr(self, spec.writer)
+        return write(precision, folder / fmt.output_name(name, precision))
 
-            data = convert_tflite(self.model, precision, self.calibration, self.options.io_dtype)
-            write_bytes_atomic(target, data)
-            return target, target
-        if name == "onnx":
-            with atomic_path(target) as tmp:
-                shutil.copyfile(self.onnx(precision), tmp)
-            return target, target
-        if name == "tensorrt":
-            return self._tensorrt(precision, target, folder)
-        if name == "jetson":
-            from kerascls.export.jetson import write_jetson_bundle
+    def write_savedmodel(self, precision: str, target: Path) -> tuple[Path, Path]:
+        from kerascls.export.savedmodel import export_savedmodel
 
-            int8 = self.onnx("int8") if precision == "int8" else None
-            return write_jetson_bundle(
-                self.onnx("float32"), target, precision, self.input_size, int8_onnx=int8
-            )
-        raise KerasclsError(f"unknown export format {name!r}")
+        return export_savedmodel(self.model, target), target
 
-    def _tensorrt(self, precision: str, target: Path, folder: Path) -> tuple[Path, Path]:
+    def write_tflite(self, precision: str, target: Path) -> tuple[Path, Path]:
+        from kerascls.export.tflite import convert_tflite
+
+        data = convert_tflite(self.model, precision, self.calibration, self.options.io_dtype)
+        write_bytes_atomic(target, data)
+        return target, target
+
+    def write_onnx(self, precision: str, target: Path) -> tuple[Path, Path]:
+        with atomic_path(target) as tmp:
+            shutil.copyfile(self.onnx(precision), tmp)
+        return target, target
+
+    def write_tensorrt(self, precision: str, target: Path) -> tuple[Path, Path]:
         from kerascls.export import tensorrt as trt
 
         trt.check_tensorrt_ready()  # before converting anything: a clear error, no waste
@@ -241,11 +242,19 @@ class _Builder:
             from kerascls.export.savedmodel import export_savedmodel
 
             saved = export_savedmodel(self.model, self.work / "saved_model")
-            path = folder / f"tftrt_{precision}"
+            path = target.parent / fmt.output_name("tensorrt", precision, variant="tftrt")
             trt.convert_tftrt(saved, path, precision, self.calibration)
             return path, path
         onnx = self.onnx("int8" if precision == "int8" else "float32")
         return trt.build_engine(onnx, target, precision, self.input_size), target
+
+    def write_jetson(self, precision: str, target: Path) -> tuple[Path, Path]:
+        from kerascls.export.jetson import write_jetson_bundle
+
+        int8 = self.onnx("int8") if precision == "int8" else None
+        return write_jetson_bundle(
+            self.onnx("float32"), target, precision, self.input_size, int8_onnx=int8
+        )
 
 
 def _verify(path, name, precision, images, labels, reference, options) -> dict[str, Any]:

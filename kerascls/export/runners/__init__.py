@@ -16,28 +16,43 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 from kerascls.errors import ModelError
+from kerascls.export.formats import READERS, Reader
 from kerascls.export.runners.base import Runner
 from kerascls.export.runners.files import FileFailure, FilePrediction, predict_files
 
-# suffix -> (module, class); a folder is a SavedModel
-RUNNERS = {
-    ".keras": ("kerascls.export.runners.keras_runner", "KerasRunner"),
-    ".tflite": ("kerascls.export.runners.tflite_runner", "TFLiteRunner"),
-    ".onnx": ("kerascls.export.runners.onnx_runner", "ONNXRunner"),
-    ".engine": ("kerascls.export.runners.tensorrt_runner", "TensorRTRunner"),
-    ".plan": ("kerascls.export.runners.tensorrt_runner", "TensorRTRunner"),
-}
-SAVEDMODEL = ("kerascls.export.runners.savedmodel_runner", "SavedModelRunner")
-EXPECTED = "a .keras, .tflite, .onnx or .engine/.plan file, or a SavedModel folder"
+# suffix -> (module, class), a view of the formats table's readers (folders: by marker)
+RUNNERS = {suffix: r.location for r in READERS for suffix in r.suffixes}
+
+
+def _expected() -> str:
+    """'a .keras, .tflite, .onnx or .engine/.plan file, or a SavedModel folder'."""
+    files = ["/".join(r.suffixes) for r in READERS if r.suffixes]
+    listed = f"{', '.join(files[:-1])} or {files[-1]}" if len(files) > 1 else files[0]
+    folders = "".join(f", or a {r.kind} folder" for r in READERS if r.marker)
+    return f"a {listed} file{folders}"
+
+
+EXPECTED = _expected()
+
+
+def _reader(path: Path) -> Reader | None:
+    """The reader of `path`: a folder's by its marker file, a file's by its suffix."""
+    if path.is_dir():
+        folders = [r for r in READERS if r.marker]
+        # A folder without any marker goes to the first folder runner all the same: its
+        # own check then says which file is missing, rather than "unknown format".
+        marked = [r for r in folders if (path / r.marker).is_file()]
+        return (marked or folders or [None])[0]
+    return next((r for r in READERS if path.suffix.lower() in r.suffixes), None)
 
 
 def runner_class(path: str | os.PathLike) -> type[Runner]:
-    """The Runner subclass for `path`, from its suffix (or folder-ness); nothing is loaded.
+    """The Runner subclass for `path`, from its suffix (or a folder's marker file, such as
+    a SavedModel's saved_model.pb); nothing is loaded.
 
     Raises:
         ModelError: the path does not exist or has a suffix no runner knows.
@@ -45,13 +60,10 @@ def runner_class(path: str | os.PathLike) -> type[Runner]:
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model {path} does not exist; expected {EXPECTED}")
-    if path.is_dir():
-        module, name = SAVEDMODEL
-    elif path.suffix.lower() in RUNNERS:
-        module, name = RUNNERS[path.suffix.lower()]
-    else:
+    reader = _reader(path)
+    if reader is None:
         raise ModelError(f"cannot run {path}: unknown model format; expected {EXPECTED}")
-    return getattr(importlib.import_module(module), name)
+    return reader.runner_class()
 
 
 def load_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
