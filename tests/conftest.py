@@ -2,6 +2,68 @@
 
 `import kerascls` first, as every command and example does: it turns TensorFlow's oneDNN
 kernels on before TensorFlow loads, so the tests run the same kernels as users do.
+
+Session fixtures, each built once however many test files use it:
+
+- `colour_folder`: an image folder, train/{blue,green,red}/*.png, 60 16x16 PNGs a class;
+- `tiny_run`: a finished run of a tiny CNN trained on it (4 epochs of Adam, 144 training
+  and 36 validation images, label smoothing 0.05, not the default), with best.keras,
+  report.json, run.json.
+
+Both are shared: tests read them and never write into them. A test that writes into its
+run folder (exports, a resume, a child run next to it) works on `copy_run(tiny_run, dir)`
+(tests/helpers.py). Teardown fails if either folder changed.
 """
 
-import kerascls  # noqa: F401
+import kerascls  # noqa: F401, I001  (before anything imports TensorFlow)
+
+import pytest
+from helpers import folder_listing, write_colour_folder
+
+TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
+
+
+def _unchanged(folder, before: dict[str, int], name: str) -> None:
+    after = folder_listing(folder)
+    if after != before:
+        changed = sorted(set(after.items()) ^ set(before.items()))[:5]
+        pytest.fail(f"the shared {name} was written into (copy it first): {changed}")
+
+
+@pytest.fixture(scope="session")
+def colour_folder(tmp_path_factory):
+    """root/train/{blue,green,red}/*.png: 60 16x16 colour PNGs a class (180 in all)."""
+    root = write_colour_folder(tmp_path_factory.mktemp("shared") / "colours", per_class=60)
+    before = folder_listing(root)
+    yield root
+    _unchanged(root, before, "colour_folder")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(colour_folder, tmp_path_factory):
+    """A tiny CNN trained on `colour_folder`: validation 20% (36 images), batch 16 (not
+    adapted: 144 training images give 9 steps an epoch), label smoothing 0.05 (not the
+    default 0.1, so a run made from it can be seen to inherit it)."""
+    from kerascls.train import Recipe, fit
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    recipe = Recipe(
+        data_dir=str(colour_folder),
+        validation_size=0.2,
+        model="cnn",
+        model_kwargs=TINY_MODEL,
+        epochs=4,
+        batch_size=16,
+        optimizer="adam",
+        lr=0.007,
+        schedule="constant",
+        weight_decay=0.0,
+        augment="none",
+        label_smoothing=0.05,
+        logdir=str(root / "logs"),
+        run_name="tiny",
+    )
+    run = fit(recipe, verbose=0)
+    before = folder_listing(run.path)
+    yield run
+    _unchanged(run.path, before, "tiny_run")

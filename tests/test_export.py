@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import write_colour_folder
+from helpers import copy_run
 
 from kerascls.cli.export import main as export_main
 from kerascls.errors import KerasclsError
@@ -18,29 +18,16 @@ from kerascls.export.exporter import _Builder
 from kerascls.export.formats import FORMATS, PRECISIONS, output_name
 from kerascls.export.metadata import read_metadata
 from kerascls.export.runners import load_runner, runner_class
-from kerascls.train import Recipe, fit, load_run
+from kerascls.train import load_run
 
 SIZE = 16
 CLASSES = ("blue", "green", "red")  # sorted, as folder names are
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("export")
-    data_dir = write_colour_folder(tmp / "colours")
-    recipe = Recipe(
-        data_dir=str(data_dir),
-        validation_size=0.25,
-        model="cnn",
-        model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
-        epochs=3,
-        batch_size=16,
-        lr=0.05,
-        augment="none",
-        logdir=str(tmp / "logs"),
-        run_name="tiny",
-    )
-    return fit(recipe, verbose=0)
+def run(tiny_run, tmp_path_factory):
+    """A copy of the shared tiny run (tests/conftest.py): the exports go into its folder."""
+    return copy_run(tiny_run, tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import colour_dataset, copy_run
 from test_models import _randomize_batchnorm_statistics
-from test_train import colour_dataset
 
 from kerascls.errors import KerasclsError, ModelError
 from kerascls.models import create_model, get_model_info, list_models, load_model
@@ -573,36 +573,16 @@ def test_cli_without_runs_is_one_error_line(tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("error: no training runs under")
 
 
-def test_cli_prune_writes_a_new_run_from_the_newest(data, tmp_path, capsys):
-    """End to end on an image-folder run: the newest run is pruned into a new run folder
-    that names its parent and that every kerascls command can load."""
-    from PIL import Image
-
+def test_cli_prune_writes_a_new_run_from_the_newest(tiny_run, tmp_path, capsys):
+    """End to end on an image-folder run (a copy of the shared tiny run, trained with label
+    smoothing 0.05): the newest run is pruned into a new run folder that names its parent
+    and that every kerascls command can load."""
     from kerascls.cli.optimize import main
-    from kerascls.train import Recipe, find_runs, fit
+    from kerascls.train import find_runs
 
-    root = tmp_path / "colours"
-    for i, (image, label) in enumerate(zip(data.train.images, data.train.labels, strict=True)):
-        folder = root / "train" / data.class_names[label]
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / f"{i}.png")
-    logdir = tmp_path / "logs"
-    parent = fit(
-        Recipe(
-            data_dir=str(root),
-            validation_size=0.25,
-            model="cnn",
-            model_kwargs=TINY,
-            epochs=2,
-            batch_size=16,
-            lr=0.05,
-            augment="none",
-            label_smoothing=0.2,
-            logdir=str(logdir),
-            run_name="parent",
-        ),
-        verbose=0,
-    )
+    parent = copy_run(tiny_run, tmp_path)
+    logdir = parent.path.parents[1]
+    assert parent.info["recipe"]["label_smoothing"] == 0.05  # not the default (0.1)
     argv = ["--prune", "50%", "--logdir", str(logdir), "--epochs", "1", "--batch-size", "16"]
     code = main([*argv, "--no-int8"])
     out = capsys.readouterr().out
@@ -615,5 +595,5 @@ def test_cli_prune_writes_a_new_run_from_the_newest(data, tmp_path, capsys):
         assert child.info[key] == parent.info[key], key
     assert abs(child.info["metrics"]["validation"]["sparsity"] - 0.5) <= 0.02
     # Fine-tuned with the loss the parent was trained with, label smoothing included.
-    assert child.info["optimization"]["label_smoothing"] == 0.2
+    assert child.info["optimization"]["label_smoothing"] == 0.05
     assert child.load_model().count_params() == parent.load_model().count_params()

@@ -1,8 +1,9 @@
 """kerascls-predict and kerascls-bench on a real (tiny) run folder and its exports.
 
-The run learns three colour classes from an image folder (so `run.dataset()` re-opens its
-validation split); its exports are written with plain TF APIs (see test_runners.py) and
-listed in exports/manifest.json next to a TensorRT engine that cannot run here.
+The run is a copy of the shared tiny run (tests/conftest.py: three colour classes learnt
+from an image folder, so `run.dataset()` re-opens its 36 validation images); its exports
+are written with plain TF APIs (see test_runners.py) and listed in exports/manifest.json
+next to a TensorRT engine that cannot run here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import copy_run
 from test_runners import CLASSES, colour_images, export_all
 
 from kerascls.cli.bench import main as bench_main
@@ -25,7 +27,7 @@ from kerascls.cli.predict import main as predict_main
 from kerascls.export.bench import FIELDS, benchmark_run, run_model_files, validation_data
 from kerascls.export.metadata import export_metadata, write_metadata
 from kerascls.export.runners import load_runner
-from kerascls.train import Recipe, Run, fit
+from kerascls.train import Run
 from kerascls.viz.images import load_image
 
 
@@ -38,26 +40,8 @@ def write_pngs(folder: Path, images: np.ndarray, labels: np.ndarray, by_class: b
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Run:
-    root = tmp_path_factory.mktemp("colours")
-    write_pngs(root / "data", *colour_images(180, seed=0), by_class=True)
-    recipe = Recipe(
-        data_dir=str(root / "data"),
-        validation_size=0.2,
-        batch_size=32,
-        augment="none",
-        model="cnn",
-        model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
-        epochs=4,
-        optimizer="adam",
-        lr=0.01,
-        schedule="constant",
-        weight_decay=0.0,
-        label_smoothing=0.0,
-        logdir=str(root / "logs"),
-        run_name="colours",
-    )
-    run = fit(recipe, verbose=0)
+def run(tiny_run, tmp_path_factory) -> Run:
+    run = copy_run(tiny_run, tmp_path_factory.mktemp("bench"))
     exports = run.path / "exports"
     export_all(run.load_model(), exports)
     (exports / "model.keras").unlink()  # best.keras is the baseline already

@@ -14,32 +14,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import colour_dataset, copy_run
 
 import kerascls
-from kerascls.data import from_arrays
 from kerascls.errors import KerasclsError
 from kerascls.models import load_model
 from kerascls.train import Recipe, find_runs, fit, load_run, resume
 
 TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
-
-
-def colour_dataset(n_per_class: int = 40, size: int = 16, seed: int = 0):
-    """Three classes that a tiny CNN learns in one epoch: red, green or blue images."""
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for label in range(3):
-        x = rng.integers(0, 90, size=(n_per_class, size, size, 3))
-        x[..., label] += 160
-        images.append(x)
-        labels += [label] * n_per_class
-    return from_arrays(
-        np.concatenate(images).astype("uint8"),
-        np.array(labels),
-        class_names=["red", "green", "blue"],
-        validation_size=0.25,
-        seed=seed,
-    )
 
 
 def tiny_recipe(tmp_path: Path, **overrides) -> Recipe:
@@ -328,20 +310,11 @@ def test_the_same_seed_repeats_a_run(tmp_path):
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
 
 
-def test_kerascls_train_cli_on_an_image_folder_with_cutout(tmp_path, capsys):
+def test_kerascls_train_cli_on_an_image_folder_with_cutout(colour_folder, tmp_path, capsys):
     """kerascls-train as a user types it: the preset plus --cutout lands in run.json."""
-    from PIL import Image
-
     from kerascls.cli.train import main
 
-    data = colour_dataset(n_per_class=12)
-    for name in ("train", "validation"):
-        split = getattr(data, name)
-        for i, (image, label) in enumerate(zip(split.images, split.labels, strict=True)):
-            folder = tmp_path / "colours" / name / data.class_names[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(image).save(folder / f"{i}.png")
-    argv = ["--data-dir", str(tmp_path / "colours"), "--model", "cnn", "--epochs", "1"]
+    argv = ["--data-dir", str(colour_folder), "--model", "cnn", "--epochs", "1"]
     argv += ["--batch-size", "8", "--augment", "cifar", "--cutout", "4"]
     assert main([*argv, "--logdir", str(tmp_path / "logs")]) == 0
     run = load_run(logdir=tmp_path / "logs")
@@ -350,9 +323,11 @@ def test_kerascls_train_cli_on_an_image_folder_with_cutout(tmp_path, capsys):
     assert f"run folder: {run.path}" in capsys.readouterr().out
 
 
-def test_a_run_killed_during_its_final_evaluation_resumes_to_the_evaluation(tmp_path, capsys):
-    data = colour_dataset()
-    run = fit(tiny_recipe(tmp_path, epochs=2), data=data, verbose=0)
+def test_a_run_killed_during_its_final_evaluation_resumes_to_the_evaluation(
+    finished_run, tmp_path, capsys
+):
+    finished, data = finished_run
+    run = copy_run(finished, tmp_path)  # 2 epochs of tiny_recipe on colour_dataset()
     # what a kill after the last epoch leaves: backup/ gone, no report, status "running"
     (run.path / "report.json").unlink()
     run.update(status="running", metrics=None)
