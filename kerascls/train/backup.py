@@ -18,7 +18,7 @@ Example:
     >>> backup = Path(tempfile.mkdtemp()) / "backup"
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> model.compile("sgd", "mse")
-    >>> callback = AtomicBackupAndRestore(backup, delete_checkpoint=False)  # fit keeps it
+    >>> callback = AtomicBackupAndRestore(str(backup), delete_checkpoint=False)  # fit keeps it
     >>> _ = model.fit(np.ones((8, 2)), np.ones(8), epochs=2, verbose=0, callbacks=[callback])
     >>> sorted(path.name for path in backup.iterdir())
     ['latest.weights.h5', 'previous.weights.h5', 'training_metadata.json']

@@ -26,7 +26,7 @@ Example:
     ...                 augment="none", logdir=tempfile.mkdtemp())
     >>> cv = cross_validate(recipe, folds=2, data=data, verbose=0)
     >>> print(cv.summary())  # doctest: +ELLIPSIS
-    2-fold cross-validation: accuracy 0.... ± 0...., macro-F1 0.... ± 0....
+    2-fold cross-validation: accuracy ... ± ..., macro-F1 ... ± ...
     >>> sorted(path.name for path in cv.path.iterdir())
     ['cv.json', 'fold-1', 'fold-2', 'oof_predictions.csv']
 """
