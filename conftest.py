@@ -12,7 +12,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def _doctest_isolation(request, monkeypatch):
     """Run each doctest in an empty folder of its own, and fail one that leaves Keras'
-    global mixed-precision policy changed.
+    global mixed-precision policy changed (it is put back first).
 
     The folder: an example that writes a relative path (logs/, exports/) leaves nothing in
     the checkout, and none can lean on the checkout's own logs/ folder.
@@ -21,8 +21,14 @@ def _doctest_isolation(request, monkeypatch):
         yield
         return
     monkeypatch.chdir(request.getfixturevalue("tmp_path"))
+    before = _policy()
     yield
-    keras = sys.modules.get("keras")
-    if keras is not None and keras.mixed_precision.global_policy().name != "float32":
-        keras.mixed_precision.set_global_policy("float32")
-        pytest.fail("the example left Keras' mixed-precision policy changed: restore float32")
+    after = _policy()
+    if after != before:
+        sys.modules["keras"].mixed_precision.set_global_policy(before)
+        pytest.fail(f"the example changed Keras' mixed-precision policy ({before} -> {after})")
+
+
+def _policy() -> str:
+    keras = sys.modules.get("keras")  # not imported yet: Keras' default
+    return keras.mixed_precision.global_policy().name if keras is not None else "float32"
