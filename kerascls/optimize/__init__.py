@@ -11,19 +11,8 @@ Each returns a result whose `.save(logdir)` writes a new run folder that every k
 command can use. tensorflow-model-optimization is imported only inside QAT and pruning:
 importing it sets TF_USE_LEGACY_KERAS=1 for the whole process.
 
-Example (an untrained tiny CNN and random images; pass a run folder for a trained model):
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from kerascls.data import from_arrays
-    >>> from kerascls.models import create_model
-    >>> x = np.random.default_rng(0).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
-    >>> data = from_arrays(x, np.arange(64) % 2, class_names=["cat", "dog"])
-    >>> model = create_model("cnn", 2, (16, 16, 3), filters=(8,))
-    >>> from kerascls.optimize import qat
-    >>> result = qat(model, data=data, model_kwargs={"filters": (8,)}, epochs=1)
-    >>> run = result.save(tempfile.mkdtemp())  # a new run folder
-    >>> sorted(path.name for path in run.path.iterdir())
-    ['best.keras', 'exports', 'run.json']
+Each module's docstring has a runnable example (quantization, pruning, distillation), on
+an untrained tiny CNN and random images; pass a run folder instead for a trained model.
 """
 
 from __future__ import annotations
