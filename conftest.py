@@ -4,9 +4,30 @@
 process: an example must leave no state behind that a later test or example would see.
 """
 
+import os
 import sys
 
 import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """Put TF_USE_LEGACY_KERAS back as it was before collection.
+
+    Collecting kerascls/ for its doctests imports every module, kerascls.optimize's too,
+    and importing tensorflow-model-optimization sets TF_USE_LEGACY_KERAS=1 in os.environ
+    for good (tfmot's keras/compat.py). Every module is loaded by then, tfmot's Keras
+    resolved; only the processes the tests start would still see the variable, and a
+    fresh process that merely builds a Keras 3 model must not (test_models_api checks it).
+    """
+    before = os.environ.get("TF_USE_LEGACY_KERAS")
+    try:
+        return (yield)
+    finally:
+        if before is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = before
 
 
 @pytest.fixture(autouse=True)
