@@ -97,6 +97,12 @@ def decode_image(
         the pipeline drops with `ignore_errors()`, so it never ends an epoch.
 
     Example:
-        >>> image = decode_image(tf.constant("cat.jpg"), (32, 32))  # doctest: +SKIP
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = tempfile.mkdtemp() + "/cat.png"
+        >>> Image.fromarray(np.zeros((48, 64), np.uint8)).save(path)  # grey, 64 wide
+        >>> image = decode_image(tf.constant(path), (32, 32))
+        >>> image.shape, image.dtype
+        (TensorShape([32, 32, 3]), tf.uint8)
     """
     return resize_uint8(decode_file(path, use_pil), image_size)

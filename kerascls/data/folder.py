@@ -60,9 +60,18 @@ def load_image_folder(
             classes that differ from train's.
 
     Example:
-        >>> ds = load_image_folder("flowers/", image_size=(96, 96))  # doctest: +SKIP
-        >>> ds.class_names                                           # doctest: +SKIP
-        ('daisy', 'rose', 'tulip')
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())  # flowers/train/<class>/*.png
+        >>> for name in ("tulip", "rose", "daisy"):
+        ...     (root / "train" / name).mkdir(parents=True)
+        ...     for i in range(4):
+        ...         image = Image.fromarray(np.zeros((30, 40, 3), np.uint8))
+        ...         image.save(root / "train" / name / f"{i}.png")
+        >>> ds = load_image_folder(root, image_size=(24, 24))
+        >>> ds.class_names, ds.image_size, ds.counts()["train"]
+        (('daisy', 'rose', 'tulip'), (24, 24), [3, 3, 3])
     """
     root_path = Path(root).expanduser().resolve()
     if not root_path.is_dir():

@@ -5,9 +5,15 @@ dataset.py; keeping it out of dataset.py keeps the data package free of import c
 
 Example:
     >>> import json
-    >>> from kerascls.data import load_image_folder
-    >>> ds = load_image_folder("photos/")                          # doctest: +SKIP
-    >>> again = dataset_from_source(json.loads(json.dumps(ds.source)))  # doctest: +SKIP
+    >>> import numpy as np
+    >>> from kerascls.data import from_arrays
+    >>> data = from_arrays(np.zeros((20, 8, 8, 3), np.uint8), np.arange(20) % 2)
+    >>> data.source["kind"]  # the arrays themselves are not in the description
+    'arrays'
+    >>> dataset_from_source(json.loads(json.dumps(data.source)))
+    Traceback (most recent call last):
+    ...
+    kerascls.errors.DataError: this dataset was built from in-memory arrays, ...
 """
 
 from __future__ import annotations
@@ -39,9 +45,19 @@ def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
             (in-memory arrays, a folder that has gone).
 
     Example:
-        >>> import json
-        >>> ds = load_image_folder("photos/")                          # doctest: +SKIP
-        >>> again = dataset_from_source(json.loads(json.dumps(ds.source)))  # doctest: +SKIP
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())  # photos/<class>/*.png
+        >>> for i in range(8):
+        ...     folder = root / ("cat", "dog")[i % 2]
+        ...     folder.mkdir(exist_ok=True)
+        ...     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{i}.png")
+        >>> ds = load_image_folder(root, validation_size=0.5, seed=1)
+        >>> again = dataset_from_source(json.loads(json.dumps(ds.source)))
+        >>> again.class_names, list(again.validation.paths) == list(ds.validation.paths)
+        (('cat', 'dog'), True)
     """
     kind = source.get("kind")
     if kind == "cifar10":

@@ -11,11 +11,24 @@ figures compare formats and precisions, not harnesses. Per file:
 - accuracy on the validation split, and top-1 agreement with the first file (the Keras
   baseline when the files come from a run).
 
-Example:
-    >>> from kerascls.runs import load_run
-    >>> from kerascls.export.bench import benchmark_run, format_table
-    >>> rows = benchmark_run(load_run())  # best.keras + the run's exports  # doctest: +SKIP
-    >>> print(format_table(rows))                                         # doctest: +SKIP
+`benchmark_run(load_run())` benchmarks the newest run's best.keras and its exports.
+
+Example (an untrained tiny CNN as .keras and .tflite, on random images):
+    >>> import tempfile
+    >>> from kerascls.export.bench import benchmark_files, format_table
+    >>> from kerascls.export.tflite import convert_tflite
+    >>> from kerascls.models import create_model
+    >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> model.save(folder / "best.keras")
+    >>> _ = (folder / "model.tflite").write_bytes(convert_tflite(model))
+    >>> images = np.random.default_rng(0).uniform(0, 255, (32, 16, 16, 3)).astype("float32")
+    >>> rows = benchmark_files([folder / "best.keras", folder / "model.tflite"], images,
+    ...                        np.arange(32) % 3, repeats=5, root=folder)
+    >>> print(format_table(rows))  # doctest: +ELLIPSIS
+    model format precision size p50 ms p95 ms img/s accuracy agree
+    best.keras keras float32 ...
+    model.tflite tflite float32 ...
 """
 
 from __future__ import annotations

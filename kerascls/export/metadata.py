@@ -6,10 +6,13 @@ every file kerascls writes gets a sidecar JSON beside it (`model_int8.tflite` ->
 `read_metadata` finds it for any of them.
 
 Example:
+    >>> import tempfile
     >>> from kerascls.export.metadata import export_metadata, read_metadata, write_metadata
     >>> meta = export_metadata(["cat", "dog"], (32, 32), fmt="tflite", precision="int8")
-    >>> path = write_metadata("/tmp/kerascls-doc.tflite", meta)
-    >>> read_metadata("/tmp/kerascls-doc.tflite")["class_names"]
+    >>> model_file = tempfile.mkdtemp() + "/model_int8.tflite"
+    >>> write_metadata(model_file, meta).name
+    'model_int8.tflite.json'
+    >>> read_metadata(model_file)["class_names"]
     ['cat', 'dog']
 """
 

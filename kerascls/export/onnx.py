@@ -5,11 +5,12 @@ from `onnxruntime.quantization.quantize_static` calibrated on training images: i
 ONNX Runtime's CPU provider and is the explicit-quantization input TensorRT expects.
 
 Example:
+    >>> import tempfile
     >>> from kerascls.models import create_model
     >>> from kerascls.export.onnx import export_onnx
     >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
-    >>> export_onnx(model, "/tmp/kerascls-doc.onnx").name
-    'kerascls-doc.onnx'
+    >>> export_onnx(model, tempfile.mkdtemp() + "/model.onnx").name
+    'model.onnx'
 """
 
 from __future__ import annotations

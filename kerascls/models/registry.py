@@ -176,7 +176,7 @@ def list_models() -> list[str]:
     Example:
         >>> from kerascls.models import list_models
         >>> list_models()[:3]
-        ['cnn', 'lenet5', 'mobilenetv3_large']
+        ['airbench', 'cnn', 'lenet5']
     """
     return sorted(_REGISTRY)
 

@@ -15,10 +15,12 @@ name stock Keras layers only and carry no optimizer, so a colleague without kera
 loads them with plain `keras.saving.load_model(path)`.
 
 Example:
+    >>> import tempfile
     >>> from kerascls.models import create_model, load_model
     >>> model = create_model("resnet20", 10)
-    >>> model.save("/tmp/resnet20-doc.keras")
-    >>> load_model("/tmp/resnet20-doc.keras").count_params() == model.count_params()
+    >>> path = tempfile.mkdtemp() + "/resnet20.keras"
+    >>> model.save(path)
+    >>> load_model(path).count_params() == model.count_params()
     True
 """
 

@@ -11,9 +11,8 @@ Each returns a result whose `.save(logdir)` writes a new run folder that every k
 command can use. tensorflow-model-optimization is imported only inside QAT and pruning:
 importing it sets TF_USE_LEGACY_KERAS=1 for the whole process.
 
-Example:
-    >>> from kerascls.optimize import qat
-    >>> run = qat("logs/cifar10/resnet20-20261122-101500", epochs=2).save()  # doctest: +SKIP
+Each module's docstring has a runnable example (quantization, pruning, distillation), on
+an untrained tiny CNN and random images; pass a run folder instead for a trained model.
 """
 
 from __future__ import annotations

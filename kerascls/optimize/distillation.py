@@ -14,12 +14,23 @@ kerascls model, trained with the teacher run's own optimizer recipe and augmenta
 saved alone as best.keras of a new run. `alpha=0` trains the same student on the labels
 alone with the same budget (and skips the teacher), the baseline distillation must beat.
 
-Example:
-    >>> from kerascls.optimize import distill
-    >>> result = distill("logs/cifar10/resnet20-20261122-101500",          # doctest: +SKIP
-    ...                  student="mobilenetv3_small", epochs=30)
-    >>> result.metrics["student_accuracy"], result.metrics["teacher_accuracy"]  # doctest: +SKIP
-    (0.83, 0.91)
+On the CIFAR-10 ResNet-20 run, `distill("logs/cifar10/resnet20-20261122-101500",
+student="mobilenetv3_small", epochs=30)` gave student_accuracy 0.83 (teacher 0.91).
+
+Example (an untrained tiny CNN and random images; pass a run folder for a trained model):
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from kerascls.data import from_arrays
+    >>> from kerascls.models import create_model
+    >>> x = np.random.default_rng(0).integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+    >>> data = from_arrays(x, np.arange(64) % 2, class_names=["cat", "dog"])
+    >>> model = create_model("cnn", 2, (16, 16, 3), filters=(8,))
+    >>> result = distill(model, data=data, student="cnn", epochs=1,
+    ...                  student_kwargs={"filters": (4,), "convs_per_stage": 1})
+    >>> sorted(result.metrics)
+    ['images', 'student_accuracy', 'student_params', 'teacher_accuracy', 'teacher_params']
+    >>> result.save(tempfile.mkdtemp()).model_name
+    'cnn'
 """
 
 from __future__ import annotations
@@ -169,10 +180,7 @@ class DistillResult:
         metrics: teacher_accuracy, student_accuracy (validation), images.
         settings: student name and options, temperature, alpha, epochs, lr, batch size.
 
-    Example:
-        >>> result = distill(run, student="mobilenetv3_small", epochs=1)  # doctest: +SKIP
-        >>> result.save("logs").model_name                                 # doctest: +SKIP
-        'mobilenetv3_small'
+    `save` is shown in the module's example.
     """
 
     source: Source

@@ -8,11 +8,21 @@ and what it measured). Files an optimization exports itself (the QAT INT8 TFLite
 to exports/ with the sidecar metadata every export gets and an entry in
 exports/manifest.json.
 
-Example:
-    >>> run = write_optimized_run(source, model, optimization={"method": "qat"},  # doctest: +SKIP
-    ...                           metrics={"accuracy": 0.91}, suffix="qat")
-    >>> run.info["optimized_from"]                                              # doctest: +SKIP
-    'logs/cifar10/resnet20-20261122-101500'
+Example (a bare model, so no parent run: "optimized_from" is None and the folder goes
+under <logdir>/optimized/; from a run it is the parent run's folder):
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from kerascls.data import from_arrays
+    >>> from kerascls.models import create_model
+    >>> from kerascls.optimize.source import resolve_source
+    >>> x = np.zeros((20, 16, 16, 3), np.uint8)
+    >>> model = create_model("cnn", 2, (16, 16, 3), filters=(8,))
+    >>> source = resolve_source(model, data=from_arrays(x, np.arange(20) % 2))
+    >>> run = write_optimized_run(source, model, optimization={"method": "qat"},
+    ...                           metrics={"accuracy": 0.5}, suffix="qat",
+    ...                           logdir=tempfile.mkdtemp())
+    >>> run.path.parent.name, run.path.name.startswith("cnn-qat-"), run.info["optimized_from"]
+    ('optimized', True, None)
 """
 
 from __future__ import annotations

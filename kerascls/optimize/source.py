@@ -6,11 +6,15 @@ and evaluate on, and the run it came from (None for a bare model). It also holds
 data helpers QAT, pruning and distillation share: the training pipeline, calibration
 images and the validation arrays.
 
-Example:
+Example (a bare model and in-memory data; a run folder brings its own data):
+    >>> import numpy as np
+    >>> from kerascls.data import from_arrays
+    >>> from kerascls.models import create_model
     >>> from kerascls.optimize.source import resolve_source
-    >>> source = resolve_source("logs/cifar10/resnet20-20261122-101500")  # doctest: +SKIP
-    >>> source.recipe.name, source.data.class_names[:2]                    # doctest: +SKIP
-    ('resnet20', ('airplane', 'automobile'))
+    >>> data = from_arrays(np.zeros((20, 16, 16, 3), np.uint8), np.arange(20) % 2, ["cat", "dog"])
+    >>> source = resolve_source(create_model("resnet20", 2, (16, 16, 3)), data=data)
+    >>> source.recipe.name, source.data.class_names, source.run
+    ('resnet20', ('cat', 'dog'), None)
 """
 
 from __future__ import annotations

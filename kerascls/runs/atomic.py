@@ -14,7 +14,8 @@ Example:
     ...     _ = tmp.write_bytes(b"weights")      # writers only ever see `tmp`
     >>> (folder / "model.bin").read_bytes()
     b'weights'
-    >>> write_json_atomic(folder / "run.json", {"epochs": 3})
+    >>> write_json_atomic(folder / "run.json", {"epochs": 3}).name
+    'run.json'
     >>> (folder / "run.json").read_text()
     '{\\n  "epochs": 3\\n}\\n'
 """

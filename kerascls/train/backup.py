@@ -13,7 +13,17 @@ and every `--resume` after it failed (seen with two workers killed at once; issu
   and says which it used.
 
 Example:
-    >>> callback = AtomicBackupAndRestore("logs/demo/run/backup")
+    >>> import tempfile
+    >>> import numpy as np
+    >>> backup = Path(tempfile.mkdtemp()) / "backup"
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> callback = AtomicBackupAndRestore(str(backup), delete_checkpoint=False)  # fit keeps it
+    >>> _ = model.fit(np.ones((8, 2)), np.ones(8), epochs=2, verbose=0, callbacks=[callback])
+    >>> sorted(path.name for path in backup.iterdir())
+    ['latest.weights.h5', 'previous.weights.h5', 'training_metadata.json']
+    >>> prepare_resume(backup).describe()
+    'resuming after epoch 2 from backup/latest.weights.h5'
 """
 
 from __future__ import annotations
@@ -42,9 +52,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         backup_dir: the run's backup/ folder.
 
     Example:
-        >>> callback = AtomicBackupAndRestore("logs/demo/run/backup")
+        >>> callback = AtomicBackupAndRestore("runs/demo/backup")  # made at the first save
         >>> callback.backup_dir
-        'logs/demo/run/backup'
+        'runs/demo/backup'
     """
 
     def _save_model(self) -> None:

@@ -30,7 +30,17 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         initial_best: the best value seen before (when a run resumes).
 
     Example:
-        >>> callback = AtomicCheckpoint("logs/demo/run", monitor="val_accuracy")
+        >>> import tempfile
+        >>> import numpy as np
+        >>> run_dir = Path(tempfile.mkdtemp())
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, "softmax")])
+        >>> model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> x, y = np.ones((8, 2)), np.arange(8) % 2
+        >>> checkpoint = AtomicCheckpoint(run_dir, monitor="val_accuracy")
+        >>> _ = model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0,
+        ...               callbacks=[checkpoint])
+        >>> sorted(path.name for path in run_dir.iterdir()), checkpoint.best_epoch
+        (['best.keras', 'last.keras'], 1)
     """
 
     def __init__(

@@ -39,8 +39,14 @@ def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Raises:
         KerasclsError: the file is missing, empty, or has no epoch column.
 
-    Example:
-        >>> read_history("logs/cifar10/resnet20-20261122-101500/history.csv")  # doctest: +SKIP
+    Example (the second "1" row is a resumed run logging epoch 1 again):
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "history.csv"
+        >>> rows = ["epoch,loss,val_accuracy", "0,1.2,0.5", "1,0.9,0.6", "1,0.8,0.7"]
+        >>> _ = path.write_text("\\n".join(rows) + "\\n")
+        >>> history = read_history(path)
+        >>> history["epoch"].tolist(), history["val_accuracy"].tolist()
+        ([0.0, 1.0], [0.5, 0.7])
     """
     path = Path(path)
     if not path.exists():

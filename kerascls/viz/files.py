@@ -9,14 +9,16 @@ pyplot: no display is needed, no global figure list grows in a long training run
 user's own matplotlib backend (a notebook's, say) is left alone.
 
 Example:
+    >>> import tempfile
     >>> import numpy as np
     >>> from kerascls.viz.files import new_figure, save_figure, write_png
-    >>> write_png("/tmp/kerascls-doc.png", np.zeros((8, 8, 3), np.uint8))
-    PosixPath('/tmp/kerascls-doc.png')
+    >>> folder = tempfile.mkdtemp()
+    >>> write_png(folder + "/black.png", np.zeros((8, 8, 3), np.uint8)).name
+    'black.png'
     >>> figure = new_figure(3, 2)
     >>> _ = figure.add_subplot().plot([0, 1])
-    >>> save_figure(figure, "/tmp/kerascls-doc-figure.png")
-    PosixPath('/tmp/kerascls-doc-figure.png')
+    >>> save_figure(figure, folder + "/figure.png").name
+    'figure.png'
 """
 
 from __future__ import annotations

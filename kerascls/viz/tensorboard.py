@@ -76,13 +76,14 @@ class TensorBoardImages(keras.callbacks.Callback):
         freq: log every `freq` epochs.
 
     Example:
+        >>> import tempfile
         >>> import tensorflow as tf
         >>> from kerascls.models import create_model
         >>> model = create_model("cnn", 2, (16, 16, 3), filters=(8,))
         >>> model.compile("adam", "sparse_categorical_crossentropy")
         >>> x = np.random.default_rng(0).uniform(0, 255, (32, 16, 16, 3)).astype("float32")
         >>> val = tf.data.Dataset.from_tensor_slices((x, np.arange(32) % 2)).batch(16)
-        >>> callback = TensorBoardImages("/tmp/kerascls-doc-tb/images", val, ["cat", "dog"])
+        >>> callback = TensorBoardImages(tempfile.mkdtemp() + "/images", val, ["cat", "dog"])
         >>> _ = model.fit(val, validation_data=val, epochs=1, callbacks=[callback], verbose=0)
     """
 

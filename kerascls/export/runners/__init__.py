@@ -6,12 +6,20 @@ standardize inside themselves) and returns float32 class probabilities; class na
 precision come from the sidecar metadata that kerascls-export writes beside each file.
 
 Example:
+    >>> import tempfile
     >>> import numpy as np
+    >>> from kerascls.export.metadata import export_metadata, write_metadata
     >>> from kerascls.export.runners import load_runner
-    >>> runner = load_runner("logs/cifar10/run/exports/model_int8.tflite")  # doctest: +SKIP
-    >>> probabilities = runner.predict(np.zeros((8, *runner.input_size, 3)))  # doctest: +SKIP
-    >>> runner.class_names[probabilities[0].argmax()]                         # doctest: +SKIP
-    'cat'
+    >>> from kerascls.export.tflite import convert_tflite
+    >>> from kerascls.models import create_model
+    >>> model = create_model("cnn", 2, (16, 16, 3), filters=(8,), convs_per_stage=1)
+    >>> path = Path(tempfile.mkdtemp()) / "model.tflite"  # what kerascls-export writes
+    >>> _ = path.write_bytes(convert_tflite(model))
+    >>> _ = write_metadata(path, export_metadata(["cat", "dog"], (16, 16), fmt="tflite"))
+    >>> runner = load_runner(path)
+    >>> probabilities = runner.predict(np.zeros((8, *runner.input_size, 3)))
+    >>> runner.class_names[probabilities[0].argmax()] in ("cat", "dog")
+    True
 """
 
 from __future__ import annotations

@@ -33,13 +33,21 @@ class Runner(abc.ABC):
         input_size: (height, width) of the images the model takes.
         num_classes: length of each probability row.
 
-    Example:
-        >>> import numpy as np
+    Example (a tiny untrained model, saved with a sidecar that names its classes):
+        >>> import tempfile
+        >>> from kerascls.export.metadata import export_metadata, write_metadata
         >>> from kerascls.export.runners import load_runner
-        >>> runner = load_runner("logs/cifar10/run/exports/model_int8.tflite")  # doctest: +SKIP
-        >>> images = np.zeros((5, *runner.input_size, 3), np.float32)          # doctest: +SKIP
-        >>> runner.predict(images).shape, runner.predict_one(images[0]).shape  # doctest: +SKIP
-        ((5, 10), (10,))
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+        >>> path = Path(tempfile.mkdtemp()) / "model.keras"
+        >>> model.save(path)
+        >>> _ = write_metadata(path, export_metadata(["cat", "dog", "fox"], (16, 16), fmt="keras"))
+        >>> runner = load_runner(path)
+        >>> runner.format, runner.precision, runner.input_size, runner.class_names
+        ('keras', 'float32', (16, 16), ['cat', 'dog', 'fox'])
+        >>> images = np.zeros((5, *runner.input_size, 3), np.float32)
+        >>> runner.predict(images).shape, runner.predict_one(images[0]).shape
+        ((5, 3), (3,))
     """
 
     format: ClassVar[str] = ""

@@ -2,12 +2,24 @@
 
 Unreadable files do not stop the others: each is returned as a failure with its reason.
 
-Example:
+Example (a tiny untrained model, two photos and a broken file):
+    >>> import tempfile
+    >>> from PIL import Image
     >>> from kerascls.export.runners import load_runner, predict_files
-    >>> runner = load_runner("logs/cifar10/run/exports/model_int8.tflite")      # doctest: +SKIP
-    >>> predictions, failures = predict_files(runner, ["photos/"], top_k=3)     # doctest: +SKIP
-    >>> predictions[0].top_k                                                     # doctest: +SKIP
-    [('cat', 0.91), ('dog', 0.06), ('deer', 0.01)]
+    >>> from kerascls.models import create_model
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> create_model("cnn", 3, (16, 16, 3), filters=(8,)).save(folder / "model.keras")
+    >>> runner = load_runner(folder / "model.keras")
+    >>> (folder / "photos").mkdir()
+    >>> for name in ("a.jpg", "b.png"):
+    ...     Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(folder / "photos" / name)
+    >>> _ = (folder / "photos" / "broken.png").write_bytes(b"not a png")
+    >>> predictions, failures = predict_files(
+    ...     runner, [folder / "photos"], class_names=["cat", "dog", "fox"], top_k=3)
+    >>> [p.path.name for p in predictions], [f.path.name for f in failures]
+    (['a.jpg', 'b.png'], ['broken.png'])
+    >>> sorted(name for name, probability in predictions[0].top_k)
+    ['cat', 'dog', 'fox']
 """
 
 from __future__ import annotations

@@ -20,9 +20,14 @@ class KerasRunner(Runner):
     """A .keras model file, loaded with Keras safe mode on.
 
     Example:
-        >>> runner = KerasRunner("logs/cifar10/run/best.keras")                 # doctest: +SKIP
-        >>> runner.predict_one(np.zeros((32, 32, 3), np.float32)).shape         # doctest: +SKIP
-        (10,)
+        >>> import tempfile
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+        >>> folder = tempfile.mkdtemp()
+        >>> model.save(folder + "/best.keras")
+        >>> runner = KerasRunner(folder + "/best.keras")
+        >>> runner.predict_one(np.zeros((16, 16, 3), np.float32)).shape
+        (3,)
     """
 
     format = "keras"

@@ -28,9 +28,14 @@ class ONNXRunner(Runner):
         threads: intra-op threads (default: ONNX Runtime's choice, one per core).
 
     Example:
-        >>> runner = ONNXRunner("logs/cifar10/run/exports/model.onnx")         # doctest: +SKIP
-        >>> runner.predict(np.zeros((8, 32, 32, 3), np.float32)).shape          # doctest: +SKIP
-        (8, 10)
+        >>> import tempfile
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+        >>> folder = tempfile.mkdtemp()
+        >>> from kerascls.export.onnx import export_onnx
+        >>> runner = ONNXRunner(export_onnx(model, folder + "/model.onnx"))
+        >>> runner.precision, runner.predict(np.zeros((8, 16, 16, 3), np.float32)).shape
+        ('float32', (8, 3))
     """
 
     format = "onnx"

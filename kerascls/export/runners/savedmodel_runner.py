@@ -22,9 +22,14 @@ class SavedModelRunner(Runner):
     """A TensorFlow SavedModel folder with one image input and one probability output.
 
     Example:
-        >>> runner = SavedModelRunner("logs/cifar10/run/exports/saved_model")   # doctest: +SKIP
-        >>> runner.predict(np.zeros((4, 32, 32, 3), np.float32)).shape           # doctest: +SKIP
-        (4, 10)
+        >>> import tempfile
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+        >>> folder = tempfile.mkdtemp()
+        >>> from kerascls.export.savedmodel import export_savedmodel
+        >>> runner = SavedModelRunner(export_savedmodel(model, folder + "/saved_model"))
+        >>> runner.predict(np.zeros((4, 16, 16, 3), np.float32)).shape
+        (4, 3)
     """
 
     format = "savedmodel"

@@ -50,9 +50,10 @@ def _import_cuda() -> tuple[Any, Any]:
 class TensorRTRunner(Runner):
     """A TensorRT engine with one NHWC float image input and one probability output.
 
-    Example:
-        >>> runner = TensorRTRunner("logs/cifar10/run/exports/model_fp16.engine")  # doctest: +SKIP
-        >>> runner.predict(np.zeros((64, 32, 32, 3), np.float32)).shape             # doctest: +SKIP
+    Example (not run as a doctest: it needs an NVIDIA GPU, TensorRT and an engine built
+    there by `kerascls-export --formats tensorrt`):
+        >>> runner = TensorRTRunner("exports/model_fp16.engine")          # doctest: +SKIP
+        >>> runner.predict(np.zeros((64, 32, 32, 3), np.float32)).shape  # doctest: +SKIP
         (64, 10)
     """
 

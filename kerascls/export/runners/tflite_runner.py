@@ -32,10 +32,19 @@ class TFLiteRunner(Runner):
         path: the .tflite file.
         threads: interpreter threads (default: every CPU core).
 
-    Example:
-        >>> runner = TFLiteRunner("logs/cifar10/run/exports/model_int8.tflite")  # doctest: +SKIP
-        >>> runner.precision, runner.predict_one(np.zeros((32, 32, 3))).shape     # doctest: +SKIP
-        ('int8', (10,))
+    Example (full-integer INT8, calibrated on random images):
+        >>> import tempfile
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 3, (16, 16, 3), filters=(8,), convs_per_stage=1)
+        >>> folder = tempfile.mkdtemp()
+        >>> from kerascls.export.tflite import convert_tflite
+        >>> calibration = np.random.default_rng(0).uniform(0, 255, (16, 16, 16, 3))
+        >>> data = convert_tflite(model, "int8", calibration=calibration.astype("float32"))
+        >>> with open(folder + "/model_int8.tflite", "wb") as f:
+        ...     _ = f.write(data)
+        >>> runner = TFLiteRunner(folder + "/model_int8.tflite")
+        >>> runner.precision, runner.predict_one(np.zeros((16, 16, 3))).shape
+        ('int8', (3,))
     """
 
     format = "tflite"
