@@ -244,3 +244,19 @@ def test_numpy_numbers_are_accepted():
         std=np.array([60.0, 61.0, 62.0]), filters=[np.int64(4)], se_ratio=np.float32(0.5),
     )  # fmt: skip
     assert model.output_shape == (None, 3)
+
+
+def test_loading_a_model_for_inference_does_not_import_training_code(tmp_path):
+    """kerascls.models sits below kerascls.train: loading a .keras file (kerascls-predict,
+    viz, the export runners) must not pull in the trainer, its schedules or callbacks."""
+    path = tmp_path / "model.keras"
+    create_model("cnn", 3, (8, 8, 3), filters=(4,)).save(path)
+    code = (
+        "import sys; from kerascls.models import load_model; "
+        f"model = load_model({str(path)!r}); "
+        "bad = sorted(m for m in sys.modules if m.startswith(('kerascls.train', 'kerascls.viz'))); "
+        "assert not bad, bad; print(model.count_params())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) > 0
