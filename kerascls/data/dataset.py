@@ -1,4 +1,4 @@
-"""The dataset description every data source returns, and how to re-open one later.
+"""The dataset description every data source returns: class names, image size, splits.
 
 An `ImageDataset` holds class names, the image size and up to three `Split`s (train,
 validation, test). A split keeps either image file paths (decoded lazily by the tf.data
@@ -7,7 +7,7 @@ decoded here: building a dataset is cheap, turning it into batches is `make_pipe
 
 `ImageDataset.source` is a small JSON-able dict that says where the data came from and how
 it was split (kind, absolute root, image size, validation size, seed). A training run writes
-it to run.json; `dataset_from_source` turns it back into the same dataset, so a later
+it to run.json; `dataset_from_source` (sources.py) turns it back into the same dataset, so a later
 command (evaluate, export, Grad-CAM) sees exactly the images and splits the run used.
 """
 
