@@ -38,7 +38,9 @@ def _pil_decode(path: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _pil_decode_bytes(data: bytes) -> np.ndarray:
+def _pil_decode_bytes(data: bytes | np.ndarray) -> np.ndarray:
+    if isinstance(data, np.ndarray):  # tf.numpy_function hands a 0-d object array over
+        data = data.item()
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
