@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-queue", type=int, default=64, help="images waiting per model; then 503 (64)"
     )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="predict requests served at once; then 503 before reading (2 x --max-queue)",
+    )
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait")
     parser.add_argument("--top-k", type=int, default=3, help="classes per image (default: 3)")
@@ -83,6 +89,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.max_in_flight is not None and args.max_in_flight < 1:
+        parser.error("--max-in-flight must be >= 1")
     if args.timeout <= 0 or args.max_body_mb <= 0 or args.max_wait_ms < 0:
         parser.error("--timeout and --max-body-mb must be > 0, --max-wait-ms >= 0")
     if not 0 <= args.port <= 65535:
@@ -137,6 +145,7 @@ def _main(argv: list[str] | None) -> int:
         max_batch=args.max_batch if batching else 1,
         max_wait_ms=args.max_wait_ms if batching else 0.0,
         max_queue=args.max_queue,
+        max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,
         top_k=args.top_k,
         split=(0.1 if args.split is None else args.split) if candidate else 0.0,

@@ -62,6 +62,8 @@ class ServeSettings:
         max_batch: most images per model call; 1 with max_wait_ms=0 turns batching off.
         max_wait_ms: how long a request may wait for others to share its model call.
         max_queue: most images waiting per model; past it requests get 503 at once.
+        max_in_flight: most predict requests being read, decoded or predicted at once;
+            past it a request gets 503 before its body is read (None: 2 x max_queue).
         timeout_s: longest a request waits for its model call before a 503.
         top_k: classes returned per image (a request may ask for fewer or more).
         split: the candidate's share of traffic (0 to 1).
@@ -71,6 +73,7 @@ class ServeSettings:
     max_batch: int = 16
     max_wait_ms: float = 2.0
     max_queue: int = 64
+    max_in_flight: int | None = None
     timeout_s: float = 5.0
     top_k: int = 3
     split: float = 0.0
@@ -86,6 +89,8 @@ class ServeState:
         self.router = Router(settings.split, has_candidate=CANDIDATE in variants)
         self.buckets = bucket_sizes(settings.max_batch)
         self.error: str | None = None
+        self.in_flight = 0  # predict requests in the app now, all variants
+        self.max_in_flight = settings.max_in_flight or 2 * settings.max_queue
         self._background: set[asyncio.Task] = set()
 
     @property
@@ -237,8 +242,17 @@ def create_app(
             raise ApiError(
                 503, "not_ready", state.error or "the model is loading", {"Retry-After": "1"}
             )
+        if state.in_flight >= state.max_in_flight:
+            raise ApiError(
+                503,
+                "overloaded",
+                f"{state.in_flight} requests are being served (the limit is "
+                f"{state.max_in_flight}); retry shortly",
+                {"Retry-After": "1"},
+            )
         m = state.metrics
         m.in_flight.labels(variant=name).inc()
+        state.in_flight += 1
         try:
             try:
                 uploads = await read_uploads(request, settings.limits)
@@ -259,6 +273,7 @@ def create_app(
             k = max(1, min(top_k or settings.top_k, variant.runner.num_classes))
             return JSONResponse(_answer(variant, uploads, probabilities, k))
         finally:
+            state.in_flight -= 1
             m.in_flight.labels(variant=name).dec()
 
     @app.get("/v1/models")
@@ -276,6 +291,7 @@ def create_app(
             "max_batch": settings.max_batch,
             "max_wait_ms": settings.max_wait_ms,
             "max_queue": settings.max_queue,
+            "max_in_flight": state.max_in_flight,
             "batch_sizes": list(state.buckets),
         }
         return {"models": listed, "split": state.router.split, "batching": batching}
