@@ -69,24 +69,27 @@ def memory_kb(pid: int) -> dict[str, int]:
     return found
 
 
-def start_server(model: str, port: int, extra: list[str]) -> subprocess.Popen:
+def start_server(model: str, port: int, extra: list[str], log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [sys.executable, "-m", "kerascls.cli.serve", "--model", model]
     command += ["--host", "127.0.0.1", "--port", str(port), *extra]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:  # a file, not a pipe: a full pipe would stall the server
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_ready(server: subprocess.Popen, port: int, timeout: float = 120) -> None:
-    import httpx
+def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 120) -> None:
+    import urllib.error
+    import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{server.stdout.read().decode()}")
+            raise SystemExit(f"the server exited:\n{log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.25)
     raise SystemExit("the server did not become ready")
@@ -157,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         image = write_image(tmp / "image.png", args.image_size)
-        server = start_server(args.model, port, extra)
+        log = tmp / "server.log"
+        server = start_server(args.model, port, extra, log)
         try:
-            wait_ready(server, port)
+            wait_ready(server, port, log)
             results["rss_ready_kb"] = memory_kb(server.pid)["VmRSS"]
 
             def level(name: str, users: int, rate: float) -> dict:

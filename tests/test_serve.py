@@ -369,7 +369,7 @@ def test_concurrent_requests_share_a_model_call(int8):
 
 def test_a_full_queue_answers_503_with_retry_after_at_once(int8):
     slow = SlowRunner(load_runner(int8), seconds=0.4)
-    settings = ServeSettings(max_batch=1, max_wait_ms=0, max_queue=1)
+    settings = ServeSettings(max_batch=1, max_wait_ms=0, max_queue=1, max_in_flight=10)
     with TestClient(create_app(ServedModel(int8, runner=slow), settings=settings)) as client:
         wait_ready(client)
         results = post_many(client, 5)
@@ -382,6 +382,17 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(int8):
             assert seconds < 0.3  # shed at once, not after the 0.4 s model call
         assert metric(client, "kerascls_errors_total", kind="queue_full") == len(shed)
         assert client.get("/healthz").status_code == 200
+
+
+def test_too_many_requests_in_flight_are_shed_before_their_body_is_read(int8):
+    slow = SlowRunner(load_runner(int8), seconds=0.4)
+    settings = ServeSettings(max_batch=1, max_wait_ms=0, max_in_flight=1)
+    with TestClient(create_app(ServedModel(int8, runner=slow), settings=settings)) as client:
+        wait_ready(client)
+        results = post_many(client, 3)
+        kinds = sorted(r[3]["error"]["kind"] for r in results if r[0] == 503)
+        assert kinds == ["overloaded", "overloaded"], [r[0] for r in results]
+        assert sum(r[0] == 200 for r in results) == 1
 
 
 def test_batching_off_runs_one_call_per_request(int8):
@@ -514,18 +525,24 @@ def free_port() -> int:
 def start_server(args: list[str], port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [sys.executable, "-m", "kerascls.cli.serve", "--port", str(port), *args]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop_server) a file, not a pipe: a full pipe would stall the server
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process.log = log
+    return process
+
+
+def server_output(process: subprocess.Popen) -> str:
+    process.log.seek(0)
+    return process.log.read()
 
 
 def wait_http_ready(process: subprocess.Popen, port: int, timeout: float = 90.0) -> None:
-    import httpx
+    import httpx2 as httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.stdout.read()}")
+            raise AssertionError(f"the server exited: {server_output(process)}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return
@@ -538,15 +555,17 @@ def wait_http_ready(process: subprocess.Popen, port: int, timeout: float = 90.0)
 def stop_server(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGINT)
     try:
-        output, _ = process.communicate(timeout=20)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
+        process.wait()
+    output = server_output(process)
+    process.log.close()
     return output
 
 
 def test_the_command_serves_a_run_on_localhost(run):
-    import httpx
+    import httpx2 as httpx
 
     port = free_port()
     process = start_server(["--run", str(run.path)], port)
@@ -593,7 +612,7 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 @pytest.mark.slow
 @pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="apt-get install -y prometheus")
 def test_prometheus_reads_the_latency_histogram(run):
-    import httpx
+    import httpx2 as httpx
 
     port, prom_port = free_port(), free_port()
     server = start_server(["--run", str(run.path)], port)
