@@ -345,6 +345,8 @@ def test_bad_input_gets_a_4xx_json_error_and_the_server_keeps_serving(client, ca
 
 def test_wrong_routes_and_methods_are_json_errors(client):
     assert client.get("/v1/predict").json()["error"]["kind"] == "method_not_allowed"
+    bad_k = client.post("/v1/predict?top_k=many", content=colour_png("red"), headers=PNG)
+    assert bad_k.status_code == 400 and bad_k.json()["error"]["kind"] == "bad_request"
     missing = client.get("/no/such/route")
     assert missing.status_code == 404 and missing.json()["error"]["kind"] == "not_found"
     assert metric(client, "kerascls_requests_total", route="other", status="404") >= 1
