@@ -234,7 +234,7 @@ def test_predict_answers_with_the_runners_probabilities(client, int8, tmp_path):
         "/v1/predict?top_k=1", content=images[0], headers={"content-type": "image/png"}
     )
     assert raw.status_code == 200
-    assert [t["class"] for t in raw.json()["predictions"][0]["top_k"]] == ["red"]
+    assert [t["class"] for t in raw.json()["predictions"][0]["top_k"]] == [COLOUR_CLASSES[0]]
 
 
 def test_models_health_ready_and_metrics(client, int8, run):
@@ -302,7 +302,15 @@ BAD_INPUTS = {
     ),
     "empty body": (dict(content=b"", headers=PNG), 400, "empty_body"),
     "empty file": (dict(files={"image": ("a.png", b"", "image/png")}), 400, "invalid_image"),
-    "no file": (dict(data={"note": "no image here"}), 400, "no_images"),
+    "no file": (
+        dict(
+            content=b'--x\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--x--\r\n',
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        ),
+        400,
+        "no_images",
+    ),
+    "form fields": (dict(data={"note": "no image"}), 415, "unsupported_media_type"),
     "json": (
         dict(content=b'{"image": 1}', headers={"content-type": "application/json"}),
         415,
