@@ -149,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=32, help="image side in pixels")
     parser.add_argument("--no-batching", action="store_true", help="serve without batching")
     parser.add_argument("--server-arg", action="append", default=[], help="extra serve flag")
+    parser.add_argument(
+        "--levels", default="capacity,steady,overload", help="which levels, comma-separated"
+    )
+    parser.add_argument("--capacity", type=float, default=None, help="C, when not measured")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 300 or not 1 <= args.max_users <= 1000:
@@ -175,12 +179,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {json.dumps(figures)}", flush=True)
                 return figures
 
-            capacity = level("capacity", args.probe_users, 0.0)["ok"].get("rps", 0.0)
+            levels = args.levels.split(",")
+            capacity = args.capacity or 0.0
+            if "capacity" in levels:
+                capacity = level("capacity", args.probe_users, 0.0)["ok"].get("rps", 0.0)
             results["capacity_rps"] = capacity
-            steady = args.steady_rate or capacity / 2
-            level("steady", math.ceil(steady / PER_USER_RATE), PER_USER_RATE)
-            overload = args.overload * capacity
-            level("overload", math.ceil(overload / PER_USER_RATE), PER_USER_RATE)
+            if "steady" in levels:
+                steady = args.steady_rate or capacity / 2
+                level("steady", math.ceil(steady / PER_USER_RATE), PER_USER_RATE)
+            if "overload" in levels:
+                overload = args.overload * capacity
+                level("overload", math.ceil(overload / PER_USER_RATE), PER_USER_RATE)
         finally:
             server.terminate()
             try:

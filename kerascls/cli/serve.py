@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-in-flight",
         type=int,
-        default=None,
-        help="predict requests served at once; then 503 before reading (2 x --max-queue)",
+        default=32,
+        help="predict requests served at once; past it 503 before reading the body (32)",
     )
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait")
@@ -85,12 +85,10 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--split needs --candidate")
     if args.split is not None and not 0.0 <= args.split <= 1.0:
         parser.error(f"--split {args.split} must be between 0 and 1")
-    positive = ("max_batch", "max_queue", "top_k", "max_files", "max_pixels")
+    positive = ("max_batch", "max_queue", "max_in_flight", "top_k", "max_files", "max_pixels")
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if args.max_in_flight is not None and args.max_in_flight < 1:
-        parser.error("--max-in-flight must be >= 1")
     if args.timeout <= 0 or args.max_body_mb <= 0 or args.max_wait_ms < 0:
         parser.error("--timeout and --max-body-mb must be > 0, --max-wait-ms >= 0")
     if not 0 <= args.port <= 65535:

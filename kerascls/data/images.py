@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -161,16 +162,28 @@ def _decode(data: bytes, use_pil: bool, size: tuple[int, int] | None, name: str)
     """The one decode of read_image and decode_image_bytes: the training pipeline's."""
     import tensorflow as tf
 
-    from kerascls.data.decode import decode_bytes, resize_uint8
-
+    size = None if size is None else (int(size[0]), int(size[1]))
     try:
-        image = decode_bytes(tf.constant(data), use_pil=use_pil)
-        if size is not None:
-            image = resize_uint8(image, (int(size[0]), int(size[1])))
+        image = _decoder(use_pil, size)(tf.constant(data))
     except (tf.errors.OpError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"cannot decode {name} as an image ({reason[:200]})") from None
     return image.numpy()
+
+
+@functools.lru_cache(maxsize=32)
+def _decoder(use_pil: bool, size: tuple[int, int] | None):
+    """decode_bytes (then resize_uint8 to `size`) as one traced function per decoder and
+    size: the pipeline's ops, run as one graph call (about twice as fast as op by op)."""
+    import tensorflow as tf
+
+    from kerascls.data.decode import decode_bytes, resize_uint8
+
+    def decode(data: tf.Tensor) -> tf.Tensor:
+        image = decode_bytes(data, use_pil=use_pil)
+        return image if size is None else resize_uint8(image, size)
+
+    return tf.function(decode, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 def find_images(paths: Iterable[str | os.PathLike]) -> list[Path]:

@@ -64,7 +64,8 @@ class ServeSettings:
         max_wait_ms: how long a request may wait for others to share its model call.
         max_queue: most images waiting per model; past it requests get 503 at once.
         max_in_flight: most predict requests being read, decoded or predicted at once;
-            past it a request gets 503 before its body is read (None: 2 x max_queue).
+            past it a request gets 503 before its body is read. It bounds the latency of
+            what is accepted (about max_in_flight / requests per second) and the memory.
         timeout_s: longest a request waits for its model call before a 503.
         top_k: classes returned per image (a request may ask for fewer or more).
         split: the candidate's share of traffic (0 to 1).
@@ -74,7 +75,7 @@ class ServeSettings:
     max_batch: int = 16
     max_wait_ms: float = 2.0
     max_queue: int = 64
-    max_in_flight: int | None = None
+    max_in_flight: int = 32
     timeout_s: float = 5.0
     top_k: int = 3
     split: float = 0.0
@@ -91,7 +92,7 @@ class ServeState:
         self.buckets = bucket_sizes(settings.max_batch)
         self.error: str | None = None
         self.in_flight = 0  # predict requests in the app now, all variants
-        self.max_in_flight = settings.max_in_flight or 2 * settings.max_queue
+        self.max_in_flight = settings.max_in_flight
         self._background: set[asyncio.Task] = set()
 
     @property
