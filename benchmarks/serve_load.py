@@ -95,6 +95,50 @@ def wait_ready(server: subprocess.Popen, port: int, log: Path, timeout: float = 
     raise SystemExit("the server did not become ready")
 
 
+def server_histogram(port: int) -> dict[str, dict[float, float]]:
+    """Cumulative bucket counts of kerascls_request_seconds for /v1/predict, by status."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    buckets: dict[str, dict[float, float]] = {}
+    for line in text.splitlines():
+        if not line.startswith("kerascls_request_seconds_bucket{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        if labels.get("route") != "/v1/predict":
+            continue
+        bound = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+        by_status = buckets.setdefault(labels["status"], {})
+        by_status[bound] = by_status.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def quantiles(before: dict, after: dict, status: str) -> dict:
+    """p50/p95/p99 (ms) of the requests between two histograms, interpolated in buckets
+    as Prometheus' histogram_quantile does."""
+    new, old = after.get(status, {}), before.get(status, {})
+    bounds = sorted(new)
+    counts = [new[b] - old.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return {"requests": 0}
+    total = counts[-1]
+    found: dict = {"requests": int(total)}
+    for q in (0.5, 0.95, 0.99):
+        rank, lower, below = q * total, 0.0, 0.0
+        for bound, count in zip(bounds, counts, strict=True):
+            if count >= rank:
+                if bound == float("inf"):
+                    value = lower
+                else:
+                    value = lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+                found[f"p{round(q * 100)}_ms"] = round(value * 1000, 2)
+                break
+            lower, below = bound, count
+    return found
+
+
 def run_locust(port: int, users: int, rate: float, seconds: int, image: Path, tmp: Path) -> dict:
     """One headless Locust run; the figures of its stats CSV."""
     prefix = tmp / f"locust-{users}-{rate:g}"
@@ -172,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
 
             def level(name: str, users: int, rate: float) -> dict:
                 users = max(1, min(users, args.max_users))
+                before = server_histogram(port)
                 figures = run_locust(port, users, rate, args.seconds, image, tmp)
+                after = server_histogram(port)
+                figures["server_ok"] = quantiles(before, after, "200")
+                figures["server_shed"] = quantiles(before, after, "503")
+                figures["load_average"] = os.getloadavg()[0]
                 figures["server_alive"] = server.poll() is None
                 figures["peak_rss_kb"] = memory_kb(server.pid)["VmHWM"]
                 results["levels"][name] = figures
@@ -206,8 +255,9 @@ def table(results: dict) -> str:
     """The figures as a Markdown table."""
     lines = [
         "| level | users | offered req/s | answered req/s | p50 / p95 / p99 ms | errors "
-        "| 503s | 503 p50 / p99 ms | peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| 503s | 503 p50 / p99 ms | in the server: 200 p50 / p99, 503 p99 ms | peak RSS MB "
+        "| load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, f in results["levels"].items():
         ok, shed = f["ok"], f["shed"]
@@ -216,9 +266,16 @@ def table(results: dict) -> str:
         lines.append(
             f"| {name} | {f['users']} | {f['offered_rps']:.0f} | {ok.get('rps', 0):.0f} "
             f"| {latency} | {f['errors']} ({f['error_rate']:.2%}) | {shed.get('requests', 0)} "
-            f"| {shed_latency} | {f['peak_rss_kb'] / 1024:.0f} |"
+            f"| {shed_latency} | {_server(f)} | {f['peak_rss_kb'] / 1024:.0f} "
+            f"| {f['load_average']:.1f} |"
         )
     return "\n".join(lines)
+
+
+def _server(figures: dict) -> str:
+    ok, shed = figures["server_ok"], figures["server_shed"]
+    text = f"{ok.get('p50_ms', '-')} / {ok.get('p99_ms', '-')}"
+    return text + (f", {shed['p99_ms']}" if shed.get("requests") else ", -")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ class ServeState:
             m.errors.labels(kind="model_error", variant=SHADOW).inc()
             logger.exception("shadow model failed")
             return
-        m.request_seconds.labels(route="shadow", variant=SHADOW).observe(
+        m.request_seconds.labels(route="shadow", status="200", variant=SHADOW).observe(
             time.perf_counter() - start
         )
         top1 = self.record_predictions(SHADOW, probabilities)
@@ -381,4 +381,6 @@ class MetricsMiddleware:
             self.metrics.requests.labels(
                 route=route, status=str(status["code"]), variant=variant
             ).inc()
-            self.metrics.request_seconds.labels(route=route, variant=variant).observe(seconds)
+            self.metrics.request_seconds.labels(
+                route=route, status=str(status["code"]), variant=variant
+            ).observe(seconds)

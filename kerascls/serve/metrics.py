@@ -62,7 +62,7 @@ class ServeMetrics:
         self.request_seconds = Histogram(
             "kerascls_request_seconds",
             "Whole-request latency in seconds (read, decode, queue, model, reply)",
-            ["route", "variant"],
+            ["route", "status", "variant"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
