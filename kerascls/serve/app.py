@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -217,7 +218,7 @@ def create_app(
 
     app = FastAPI(title="kerascls-serve", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.serve = state
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(ServeMiddleware, state=state)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> JSONResponse:
@@ -252,17 +253,8 @@ def create_app(
             raise ApiError(
                 503, "not_ready", state.error or "the model is loading", {"Retry-After": "1"}
             )
-        if state.in_flight >= state.max_in_flight:
-            raise ApiError(
-                503,
-                "overloaded",
-                f"{state.in_flight} requests are being served (the limit is "
-                f"{state.max_in_flight}); retry shortly",
-                {"Retry-After": "1"},
-            )
         m = state.metrics
         m.in_flight.labels(variant=name).inc()
-        state.in_flight += 1
         try:
             try:
                 uploads = await read_uploads(request, settings.limits)
@@ -283,7 +275,6 @@ def create_app(
             k = max(1, min(top_k or settings.top_k, variant.runner.num_classes))
             return JSONResponse(_answer(variant, uploads, probabilities, k))
         finally:
-            state.in_flight -= 1
             m.in_flight.labels(variant=name).dec()
 
     @app.get("/v1/models")
@@ -353,17 +344,29 @@ def _answer(variant: Variant, uploads, probabilities: np.ndarray, k: int) -> dic
     }
 
 
-class MetricsMiddleware:
-    """Counts every request by route and status and times it (a plain ASGI middleware)."""
+class ServeMiddleware:
+    """Admission and bookkeeping around every request (a plain ASGI middleware).
 
-    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
-        self.app, self.metrics = app, metrics
+    Predict requests past `max_in_flight` are refused here with 503 and Retry-After,
+    before routing and before their body is read: shedding must cost far less than
+    serving, or an overloaded server spends its CPU refusing. Every request is then
+    counted by route, status and variant, and timed.
+    """
+
+    def __init__(self, app: Any, state: ServeState) -> None:
+        self.app, self.state, self.metrics = app, state, state.metrics
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        path = scope.get("path", "")
+        route = path if path in ROUTES else "other"
+        predict = route == "/v1/predict" and scope.get("method") == "POST"
+        if predict and self.state.in_flight >= self.state.max_in_flight:
+            await self._shed(scope, send, start)
+            return
         status = {"code": 500}
 
         async def send_status(message: dict) -> None:
@@ -371,16 +374,40 @@ class MetricsMiddleware:
                 status["code"] = message["status"]
             await send(message)
 
+        if predict:
+            self.state.in_flight += 1
         try:
             await self.app(scope, receive, send_status)
         finally:
-            path = scope.get("path", "")
-            route = path if path in ROUTES else "other"
+            if predict:
+                self.state.in_flight -= 1
             variant = scope.get("state", {}).get("variant", NO_VARIANT)
-            seconds = time.perf_counter() - start
-            self.metrics.requests.labels(
-                route=route, status=str(status["code"]), variant=variant
-            ).inc()
-            self.metrics.request_seconds.labels(
-                route=route, status=str(status["code"]), variant=variant
-            ).observe(seconds)
+            self._count(route, str(status["code"]), variant, start)
+
+    async def _shed(self, scope: dict, send: Any, start: float) -> None:
+        state = self.state
+        client = dict(scope.get("headers") or []).get(CLIENT_HEADER.encode())
+        variant = state.router.assign(client.decode("latin-1") if client else None)
+        error = ApiError(
+            503,
+            "overloaded",
+            f"{state.in_flight} requests are being served (the limit is "
+            f"{state.max_in_flight}); retry shortly",
+        )
+        body = json.dumps(error.body()).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.errors.labels(kind="overloaded", variant=variant).inc()
+        self._count("/v1/predict", "503", variant, start)
+
+    def _count(self, route: str, status: str, variant: str, start: float) -> None:
+        seconds = time.perf_counter() - start
+        self.metrics.requests.labels(route=route, status=status, variant=variant).inc()
+        self.metrics.request_seconds.labels(route=route, status=status, variant=variant).observe(
+            seconds
+        )
