@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-in-flight",
         type=int,
-        default=32,
-        help="predict requests served at once; past it 503 before reading the body (32)",
+        default=16,
+        help="predict requests served at once; past it 503 before reading the body (16)",
     )
     parser.add_argument("--no-batching", action="store_true", help="one model call per request")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait")
@@ -73,7 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=40_000_000,
         help="largest image in pixels, read from its header before decoding (40,000,000)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads per model")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="runtime threads per model (1: batching gives the parallelism, and the "
+        "event loop and decoding need the other cores)",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
@@ -86,6 +92,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.split is not None and not 0.0 <= args.split <= 1.0:
         parser.error(f"--split {args.split} must be between 0 and 1")
     positive = ("max_batch", "max_queue", "max_in_flight", "top_k", "max_files", "max_pixels")
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")

@@ -76,7 +76,7 @@ class ServeSettings:
     max_batch: int = 16
     max_wait_ms: float = 2.0
     max_queue: int = 64
-    max_in_flight: int = 32
+    max_in_flight: int = 16
     timeout_s: float = 5.0
     top_k: int = 3
     split: float = 0.0
