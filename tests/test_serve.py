@@ -67,8 +67,14 @@ def run(tmp_path_factory):
         run_name="colours",
     )
     run = fit(recipe, verbose=0)
-    manifest = export_model(run, [("tflite", "int8"), ("tflite", "float32")])
-    assert [e["status"] for e in manifest.entries] == ["passed", "passed"], manifest.entries
+    plan = [
+        ("tflite", "int8"),
+        ("tflite", "float32"),
+        ("onnx", "float32"),
+        ("savedmodel", "float32"),
+    ]
+    manifest = export_model(run, plan)
+    assert [e["status"] for e in manifest.entries] == ["passed"] * 4, manifest.entries
     return run
 
 
@@ -358,6 +364,27 @@ def test_wrong_routes_and_methods_are_json_errors(client):
     missing = client.get("/no/such/route")
     assert missing.status_code == 404 and missing.json()["error"]["kind"] == "not_found"
     assert metric(client, "kerascls_requests_total", route="other", status="404") >= 1
+
+
+@pytest.mark.parametrize(
+    "name", ["best.keras", "exports/model.onnx", "exports/saved_model", "exports/model_int8.tflite"]
+)
+def test_every_format_is_served(run, name):
+    path = run.path / name
+    with TestClient(create_app(ServedModel(path))) as client:
+        wait_ready(client)
+        files = [
+            ("image", (f"{c}.png", colour_png(c, seed=9), "image/png")) for c in COLOUR_CLASSES
+        ]
+        body = client.post("/v1/predict", files=files).json()
+        assert [p["top_k"][0]["class"] for p in body["predictions"]] == list(COLOUR_CLASSES)
+        (model,) = client.get("/v1/models").json()["models"]
+        assert model["format"] == {".keras": "keras", ".onnx": "onnx", "": "savedmodel"}.get(
+            path.suffix, "tflite"
+        )
+        assert model["class_names"] == list(COLOUR_CLASSES)
+        if name != "best.keras":  # exports are in the manifest, with their checks
+            assert model["manifest"]["status"] == "passed"
 
 
 # -- micro-batching and the bounded queue ----------------------------------------------------
