@@ -133,6 +133,17 @@ def _main(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     _check(parser, args)
 
+    try:
+        import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn
+    except ImportError as err:
+        from kerascls.errors import KerasclsError
+
+        raise KerasclsError(
+            f"kerascls-serve needs {err.name}: pip install -r requirements.txt (or pip "
+            "install -e .[serve])"
+        ) from None
     from kerascls.serve import Limits, ServeSettings, create_app
 
     live = _load(_live_path(args), args.threads, "live")

@@ -189,8 +189,12 @@ class ServeState:
             time.perf_counter() - start
         )
         top1 = self.record_predictions(SHADOW, probabilities)
+        # by class name: the two models may number their classes differently
+        live_names = self.variants[LIVE].description["class_names"]
+        shadow_names = variant.description["class_names"]
+        agree = sum(shadow_names[s] == live_names[v] for s, v in zip(top1, live_top1, strict=True))
         m.shadow_comparisons.labels(variant=SHADOW).inc(len(top1))
-        m.shadow_agreements.labels(variant=SHADOW).inc(int((top1 == live_top1).sum()))
+        m.shadow_agreements.labels(variant=SHADOW).inc(agree)
 
 
 def create_app(
