@@ -72,7 +72,7 @@ def bucket_sizes(max_batch: int) -> tuple[int, ...]:
 
     Example:
         >>> bucket_sizes(16), bucket_sizes(1), bucket_sizes(6)
-        ((1, 4, 8, 16), (1,), (1, 2, 3, 6))
+        ((1, 4, 8, 16), (1,), (1, 3, 6))
     """
     return tuple(sorted({1, max(1, max_batch // 4), max(1, max_batch // 2), max_batch}))
 
