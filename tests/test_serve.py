@@ -605,9 +605,15 @@ def test_the_command_serves_a_run_on_localhost(run):
     import httpx2 as httpx
 
     port = free_port()
-    process = start_server(["--run", str(run.path)], port)
+    shadow = run.path / "exports" / "model_float32.tflite"
+    process = start_server(["--run", str(run.path), "--shadow", str(shadow)], port)
     try:
         wait_http_ready(process, port)
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).json()["models"]
+        assert [(m["variant"], m["precision"]) for m in models] == [
+            ("live", "int8"),
+            ("shadow", "float32"),
+        ]
         response = httpx.post(
             f"http://127.0.0.1:{port}/v1/predict",
             files={"image": ("cat.png", colour_png("green"), "image/png")},
