@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +95,11 @@ class ServeState:
         self.buckets = bucket_sizes(settings.max_batch)
         self.error: str | None = None
         self.in_flight = 0  # predict requests in the app now, all variants
+        # Decoding runs here, a few images at a time: bounded CPU and memory however many
+        # large images arrive at once.
+        self.decode_pool = ThreadPoolExecutor(
+            max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="kerascls-decode"
+        )
         self.max_in_flight = settings.max_in_flight
         self._background: set[asyncio.Task] = set()
 
@@ -152,6 +159,7 @@ class ServeState:
         for variant in self.variants.values():
             if variant.batcher is not None:
                 await variant.batcher.stop()
+        self.decode_pool.shutdown(wait=False, cancel_futures=True)
 
     def record_predictions(self, variant: str, probabilities: np.ndarray) -> np.ndarray:
         """Count each image's top-1 class and confidence; return the top-1 indices."""
@@ -265,7 +273,9 @@ def create_app(
             except ClientDisconnect:
                 raise ApiError(400, "client_disconnected", "the client went away") from None
             size = variant.runner.input_size
-            images = await asyncio.to_thread(decode_uploads, uploads, size, settings.limits)
+            images = await asyncio.get_running_loop().run_in_executor(
+                state.decode_pool, decode_uploads, uploads, size, settings.limits
+            )
             try:
                 probabilities = await variant.batcher.predict(images, settings.timeout_s)
             except QueueFullError as err:
