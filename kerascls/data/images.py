@@ -5,7 +5,9 @@ calibration all see the same pixels for the same file: `read_image` decodes with
 training pipeline's own decoder (`kerascls.data.decode`: TensorFlow's decoders, Pillow for
 the few files they misread, as the folder scan decides) and resizes with its antialiased
 bilinear resize. A photo therefore gets the same prediction from kerascls-predict as in
-the run's evaluation.
+the run's evaluation. `decode_image_bytes` does the same for a file's bytes (an upload to
+kerascls-serve), through the same code, after refusing images whose header declares more
+pixels than allowed.
 
 Grey becomes RGB, alpha is dropped, 16-bit becomes 8-bit, and EXIF orientation is not
 applied (the training pipeline does not apply it either).
