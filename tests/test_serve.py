@@ -715,6 +715,28 @@ def test_prometheus_reads_the_latency_histogram(run):
                 timeout=5,
             ).json()["data"]["result"]
             assert 0 < float(p99[0]["value"][1]) < 10
+            # every query of the Grafana dashboard is valid PromQL to this Prometheus, and
+            # most have data once rates have a few scrapes to work on
+            for i in range(10):
+                httpx.post(
+                    f"http://127.0.0.1:{port}/v1/predict",
+                    content=colour_png(COLOUR_CLASSES[i % 3], seed=i),
+                    headers=PNG,
+                    timeout=10,
+                ).raise_for_status()
+            time.sleep(3)
+            dashboard = json.loads(DASHBOARD.read_text())
+            exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+            answered = 0
+            for expr in exprs:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{prom_port}/api/v1/query",
+                    params={"query": expr.replace("$__rate_interval", "1m")},
+                    timeout=5,
+                ).json()
+                assert answer["status"] == "success", (expr, answer)
+                answered += bool(answer["data"]["result"])
+            assert answered >= len(exprs) // 2  # most have data after 20 requests
         finally:
             if prom is not None:
                 prom.terminate()
