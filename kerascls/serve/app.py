@@ -8,8 +8,10 @@
     GET  /readyz       every model is loaded and warmed up (503 until then)
     GET  /metrics      Prometheus text format
 
-Every refusal is a JSON error {"error": {"kind", "message", "status"}} with a 4xx status
-(503 with Retry-After when the queue is full); bad input never reaches the model.
+Every refusal is a JSON error {"error": {"kind", "message", "status"}}: 4xx for bad
+input, which never reaches the model; 503 with Retry-After when the server is full
+(`max_in_flight` requests, checked before the body is read, or `max_queue` images
+waiting for a model call) or a request waited `timeout_s` for its answer.
 
 Example:
     >>> from fastapi.testclient import TestClient
