@@ -13,6 +13,8 @@ with antialiased bilinear interpolation (aspect ratio is not kept, as in Keras'
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image
@@ -33,6 +35,13 @@ def _to_rgb(image: tf.Tensor) -> tf.Tensor:
 
 def _pil_decode(path: bytes) -> np.ndarray:
     with Image.open(path.decode()) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _pil_decode_bytes(data: bytes | np.ndarray) -> np.ndarray:
+    if isinstance(data, np.ndarray):  # tf.numpy_function hands a 0-d object array over
+        data = data.item()
+    with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
@@ -68,9 +77,7 @@ def decode_file(path: tf.Tensor, use_pil: tf.Tensor | bool = False) -> tf.Tensor
     """
 
     def with_tf() -> tf.Tensor:
-        data = tf.io.read_file(path)
-        image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
-        return _to_rgb(image)
+        return decode_bytes(tf.io.read_file(path))
 
     def with_pil() -> tf.Tensor:
         image = tf.numpy_function(_pil_decode, [path], tf.uint8, stateful=False)
@@ -80,6 +87,31 @@ def decode_file(path: tf.Tensor, use_pil: tf.Tensor | bool = False) -> tf.Tensor
     if use_pil is False:
         return with_tf()
     return tf.cond(tf.convert_to_tensor(use_pil), with_pil, with_tf)
+
+
+def decode_bytes(data: tf.Tensor, use_pil: bool = False) -> tf.Tensor:
+    """Decode the bytes of one image file to uint8 RGB (H, W, 3) at its own size.
+
+    `decode_file` is this applied to the file's contents; a server that receives the file
+    over the network gets the same pixels.
+
+    Args:
+        data: scalar string tensor, the encoded file.
+        use_pil: decode with Pillow instead of TensorFlow (`kerascls.data.scan.needs_pil`).
+
+    Example:
+        >>> import io
+        >>> buffer = io.BytesIO()
+        >>> Image.fromarray(np.zeros((5, 7), np.uint8)).save(buffer, "PNG")
+        >>> decode_bytes(tf.constant(buffer.getvalue())).shape
+        TensorShape([5, 7, 3])
+    """
+    if use_pil:
+        image = tf.numpy_function(_pil_decode_bytes, [data], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
+        return image
+    image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+    return _to_rgb(image)
 
 
 def decode_image(

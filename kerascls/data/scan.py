@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -56,8 +57,11 @@ def needs_pil(image_format: str | None, mode: str) -> bool:
     return image_format == "BMP" and mode not in _TF_BMP_MODES
 
 
-def check_image(path: str) -> ImageInfo | str:
+def check_image(path: str | BinaryIO) -> ImageInfo | str:
     """Check one file; return its `ImageInfo`, or a short reason why it is not usable.
+
+    `path` may also be an open binary file (`io.BytesIO(data)` for bytes received over
+    the network): the same checks run on it.
 
     Example:
         >>> check_image("/no/such.png")
@@ -96,10 +100,12 @@ def _check_jpeg(image: Image.Image) -> None:
         image.load()
 
 
-def _is_empty(path: str) -> bool:
+def _is_empty(path: str | BinaryIO) -> bool:
     try:
+        if not isinstance(path, str | os.PathLike):
+            return path.seek(0, os.SEEK_END) == 0
         return os.path.getsize(path) == 0
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 

@@ -1,0 +1,201 @@
+"""kerascls-serve: serve a trained or exported classifier over HTTP, with metrics.
+
+kerascls-serve                                   newest run's best export on 127.0.0.1:8000
+kerascls-serve --run logs/cifar10/resnet20-...   that run's best export
+kerascls-serve --model model_int8.tflite --port 9000
+kerascls-serve --candidate new.tflite --split 0.1      10% of traffic to the candidate
+kerascls-serve --shadow new.tflite                     candidate on a copy of the traffic
+
+The best export is the run's INT8 TFLite file when kerascls-export wrote one that passed
+its checks, else its next best export (ONNX INT8, other TFLite, ONNX, SavedModel), else
+its best.keras. --model serves any .tflite, .onnx, .keras file or SavedModel folder.
+
+Routes: POST /v1/predict (multipart files or a raw image body; header X-Client-Id makes
+the A/B assignment sticky), GET /v1/models, /healthz, /readyz, /metrics (Prometheus).
+
+Exit status: 2 on errors (no run, no export, a model that does not load, a bad flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+
+from kerascls.cli.common import run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerascls-serve",
+        description=__doc__.splitlines()[0],
+        epilog="\n".join(__doc__.splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", default=None, help="a run folder (default: the newest run)")
+    which.add_argument("--model", default=None, help="a model file or SavedModel folder")
+    parser.add_argument("--logdir", default="logs", help="where to look for runs (default: logs)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument("--candidate", default=None, help="a second model for A/B (--split)")
+    parser.add_argument(
+        "--split",
+        type=float,
+        default=None,
+        help="the candidate's share of traffic, 0-1 (default with --candidate: 0.1)",
+    )
+    parser.add_argument("--shadow", default=None, help="a model run on a copy of the traffic")
+    parser.add_argument("--max-batch", type=int, default=16, help="images per model call (16)")
+    parser.add_argument(
+        "--max-wait-ms", type=float, default=2.0, help="wait for a batch to fill (2 ms)"
+    )
+    parser.add_argument(
+        "--max-queue", type=int, default=64, help="images waiting per model; then 503 (64)"
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=16,
+        help="predict requests served at once; past it 503 before reading the body (16)",
+    )
+    parser.add_argument("--no-batching", action="store_true", help="one model call per request")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may wait")
+    parser.add_argument("--top-k", type=int, default=3, help="classes per image (default: 3)")
+    parser.add_argument("--max-files", type=int, default=16, help="images per request (16)")
+    parser.add_argument(
+        "--max-body-mb", type=float, default=10.0, help="largest request body in MB (10)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=40_000_000,
+        help="largest image in pixels, read from its header before decoding (40,000,000)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="runtime threads per model (1: batching gives the parallelism, and the "
+        "event loop and decoding need the other cores)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.split is not None and args.candidate is None:
+        parser.error("--split needs --candidate")
+    if args.split is not None and not 0.0 <= args.split <= 1.0:
+        parser.error(f"--split {args.split} must be between 0 and 1")
+    positive = ("max_batch", "max_queue", "max_in_flight", "top_k", "max_files", "max_pixels")
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.timeout <= 0 or args.max_body_mb <= 0 or args.max_wait_ms < 0:
+        parser.error("--timeout and --max-body-mb must be > 0, --max-wait-ms >= 0")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port {args.port} is not a port number")
+
+
+def _live_path(args: argparse.Namespace):
+    from pathlib import Path
+
+    from kerascls.runs import load_run
+    from kerascls.serve import best_export
+
+    if args.model:
+        return Path(args.model)
+    return best_export(load_run(args.run, logdir=args.logdir))
+
+
+def _load(path, threads, what: str):
+    """A ServedModel with its runner loaded now: a bad file fails before the server starts."""
+    from kerascls.export.runners import load_runner
+    from kerascls.serve import ServedModel
+
+    start = time.perf_counter()
+    runner = load_runner(path, threads=threads)
+    seconds = time.perf_counter() - start
+    logging.getLogger("kerascls.serve").info(
+        "%s: %s (%s, %s) loaded in %.2f s", what, path, runner.format, runner.precision, seconds
+    )
+    return ServedModel(path, runner=runner, load_seconds=seconds, threads=threads)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+
+    try:
+        import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn
+    except ImportError as err:
+        from kerascls.errors import KerasclsError
+
+        raise KerasclsError(
+            f"kerascls-serve needs {err.name}: pip install -r requirements.txt (or pip "
+            "install -e .[serve])"
+        ) from None
+    from kerascls.serve import Limits, ServeSettings, create_app
+
+    live = _load(_live_path(args), args.threads, "live")
+    candidate = _load(args.candidate, args.threads, "candidate") if args.candidate else None
+    shadow = _load(args.shadow, args.threads, "shadow") if args.shadow else None
+    for other, what in ((candidate, "candidate"), (shadow, "shadow")):
+        if other is not None and other.runner.input_size != live.runner.input_size:
+            from kerascls.errors import KerasclsError
+
+            raise KerasclsError(
+                f"the {what} takes {other.runner.input_size} images but the live model takes "
+                f"{live.runner.input_size}; serve models trained on one image size"
+            )
+    batching = not args.no_batching
+    settings = ServeSettings(
+        max_batch=args.max_batch if batching else 1,
+        max_wait_ms=args.max_wait_ms if batching else 0.0,
+        max_queue=args.max_queue,
+        max_in_flight=args.max_in_flight,
+        timeout_s=args.timeout,
+        top_k=args.top_k,
+        split=(0.1 if args.split is None else args.split) if candidate else 0.0,
+        limits=Limits(
+            max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+            max_files=args.max_files,
+            max_pixels=args.max_pixels,
+        ),
+    )
+    app = create_app(live, candidate=candidate, shadow=shadow, settings=settings)
+
+    import uvicorn
+
+    print(
+        f"serving {live.path} on http://{args.host}:{args.port} "
+        f"(POST /v1/predict, GET /v1/models /healthz /readyz /metrics)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level if args.log_level != "info" else "warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
