@@ -16,8 +16,6 @@ import numpy as np
 
 from kerascls.errors import DataError, ModelError
 
-PRECISIONS = ("float32", "fp16", "dynamic", "int8")
-
 
 class Runner(abc.ABC):
     """One exported classifier, run the same way whatever its format.
