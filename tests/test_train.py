@@ -87,6 +87,8 @@ def test_fit_writes_a_complete_run_folder(finished_run):
     ):
         assert (run.path / name).is_file(), name
     assert not (run.path / "backup").exists(), "BackupAndRestore state must go when a run ends"
+    # in-memory arrays without a data_dir are filed as what they are, not as CIFAR-10
+    assert run.path.parent.name == "arrays"
     info = json.loads((run.path / "run.json").read_text())
     assert info["status"] == "finished"
     assert info["class_names"] == ["red", "green", "blue"]

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -82,8 +83,15 @@ def load_data(recipe: Recipe):
     return load_cifar10(validation_size=recipe.validation_size, seed=recipe.seed)
 
 
-def dataset_name(recipe: Recipe) -> str:
-    """The folder under logs/ that groups runs on the same data."""
+def dataset_name(recipe: Recipe, data: Any = None) -> str:
+    """The folder under logs/ that groups runs on the same data: the recipe's data_dir, or
+    for data handed to `fit` without one, what that data says it is (arrays, a folder)."""
+    if not recipe.data_dir and data is not None:
+        source = getattr(data, "source", None) or {}
+        if source.get("kind") == "arrays":
+            return "arrays"
+        if source.get("kind") == "image_folder" and source.get("root"):
+            return dataset_name(dataclasses.replace(recipe, data_dir=source["root"]))
     if not recipe.data_dir:
         return "cifar10"
     root = Path(recipe.data_dir).resolve()
@@ -236,7 +244,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     input_shape = (*data.image_size, 3)
     normalization = _normalization(recipe, data, resumed)
 
-    run_dir = resumed.path if resumed else _new_run_dir(recipe)
+    run_dir = resumed.path if resumed else _new_run_dir(recipe, data)
     if resumed and is_chief():
         _align_history(run_dir)
     train_ds, val_ds = _pipelines(recipe, data)
@@ -314,17 +322,17 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     return _finish(run, data, history, train_seconds, verbose)
 
 
-def _new_run_dir(recipe: Recipe) -> Path:
+def _new_run_dir(recipe: Recipe, data: Any = None) -> Path:
     """A fresh run folder; for a multi-worker run, the one every worker names the same."""
     name = recipe.run_name or default_run_name(recipe.model)
     if recipe.strategy != "multiworker":
-        return new_run_dir(recipe.logdir, dataset_name(recipe), name)
+        return new_run_dir(recipe.logdir, dataset_name(recipe, data), name)
     if not recipe.run_name:
         raise KerasclsError(
             "a multi-worker run needs the same --run-name on every worker, so that they "
             "agree on the run folder"
         )
-    path = Path(recipe.logdir) / dataset_name(recipe) / recipe.run_name
+    path = Path(recipe.logdir) / dataset_name(recipe, data) / recipe.run_name
     if is_chief():
         if (path / "run.json").exists():
             raise KerasclsError(

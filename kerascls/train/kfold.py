@@ -90,7 +90,7 @@ def cross_validate(
     data = data if data is not None else load_data(recipe)
     kfold_dataset(data, folds, 0, recipe.seed)  # a class too small for the folds fails now
     name = recipe.run_name or f"cv{folds}-{default_run_name(recipe.model)}"
-    parent = new_run_dir(recipe.logdir, dataset_name(recipe), name)
+    parent = new_run_dir(recipe.logdir, dataset_name(recipe, data), name)
     runs, scores, rows = [], [], []
     for index in range(folds):
         fold = kfold_dataset(data, folds, index, recipe.seed)
