@@ -1,0 +1,179 @@
+"""kerascls-report: the HTML page of a run, the comparison of runs, and their failure modes.
+
+Every test works on a copy of the shared `tiny_run` (the report writes report.html and
+predictions.npz into its run folder).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from helpers import COLOUR_CLASSES, copy_run
+
+from kerascls.cli.report import main
+
+SECTIONS = {
+    "recipe",
+    "data",
+    "metrics",
+    "curves",
+    "confusion",
+    "errors",
+    "calibration",
+    "exports",
+    "versions",
+}
+
+
+class _Page(HTMLParser):
+    """Collects ids, <img> sources, notes and every attribute value; checks nesting."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.images: list[str] = []
+        self.attributes: list[str] = []
+        self.open: list[str] = []
+        self.in_note = False
+        self.notes: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.attributes += [v or "" for v in attrs.values()]
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+        if tag not in self.VOID:
+            self.open.append(tag)
+        if attrs.get("class") == "note":
+            self.in_note = True
+            self.notes.append("")
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes {self.open[-1:]}"
+        self.open.pop()
+        if tag == "p":
+            self.in_note = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self.in_note:
+            self.notes[-1] += data
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    page.close()
+    assert page.open == [], f"unclosed tags: {page.open}"
+    return page
+
+
+def assert_self_contained(path: Path, page: _Page) -> None:
+    assert page.images, "no images"
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    assert not re.search(r"https?://", path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    return copy_run(tiny_run, tmp_path)
+
+
+def test_report_of_a_run(run_copy, capsys):
+    assert main([str(run_copy.path)]) == 0
+    path = run_copy.path / "report.html"
+    assert f"wrote {path}" in capsys.readouterr().out
+    page = parse(path)
+    assert page.ids >= SECTIONS
+    assert {"per-class"} <= page.ids
+    assert_self_contained(path, page)
+    assert len(page.images) == 4  # curves, confusion matrices, mistakes, calibration
+    text = "".join(page.text)
+    accuracy = json.loads((run_copy.path / "report.json").read_text())["accuracy"]
+    assert f"{accuracy:.4f}" in text
+    assert all(name in text for name in COLOUR_CLASSES)
+    # no exports in the tiny run: a note, not a traceback
+    assert any("no exports yet" in n for n in page.notes)
+    assert (run_copy.path / "predictions.npz").is_file()  # kerascls.viz's cache
+
+
+def test_missing_pieces_become_notes(run_copy, tmp_path):
+    (run_copy.path / "history.csv").unlink()
+    info = run_copy.info
+    info["dataset"]["root"] = str(tmp_path / "gone")
+    info["dataset"]["layout"] = {"train": str(tmp_path / "gone" / "train")}
+    run_copy.update(dataset=info["dataset"])
+    assert main([str(run_copy.path), "--out", str(tmp_path / "r.html")]) == 0
+    page = parse(tmp_path / "r.html")
+    assert page.ids >= SECTIONS
+    notes = " ".join(page.notes)
+    assert "history.csv" in notes
+    assert "is not there any more" in notes
+    assert len(page.images) == 1  # the confusion matrices (report.json); no curves, no data
+
+
+def test_comparison_lists_the_recipe_difference(tiny_run, tmp_path):
+    first = copy_run(tiny_run, tmp_path / "a")
+    second = copy_run(tiny_run, tmp_path / "b")
+    recipe = dict(second.info["recipe"], label_smoothing=0.2)
+    second.update(recipe=recipe)
+    out = tmp_path / "comparison.html"
+    assert main([str(first.path), str(second.path), "--out", str(out)]) == 0
+    page = parse(out)
+    assert {"runs", "runs-table", "curves", "recipe-differences", "recipe-diff"} <= page.ids
+    assert_self_contained(out, page)
+    text = "".join(page.text)
+    assert "label_smoothing" in text and "0.2" in text
+    assert "batch_size" not in text  # the same in both
+    assert not (first.path / "report.html").exists()
+
+
+def test_bad_run_is_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "no-such-run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "not a run folder" in err
+
+
+def test_html_escapes_what_it_is_given():
+    from kerascls.report.html import page, table
+
+    html = page("<run>", "a & b", [("x", "X", table(["<h>"], [["<script>"]]))])
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&amp;" in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
+def test_report_renders_in_a_browser(run_copy, tmp_path):
+    main([str(run_copy.path)])
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            f"--screenshot={shot}",
+            "--window-size=1200,3000",
+            (run_copy.path / "report.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    assert pixels.shape[:2] == (3000, 1200)
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # text, tables and plots
