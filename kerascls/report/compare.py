@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascls.report.html import figure_image, note, page, table
-from kerascls.report.sections import EXPECTED, fmt, read_json
+from kerascls.report.sections import EXPECTED, fmt, read_json, setting
 
 COMPARISON_FILE = "comparison.html"
 _IGNORED = {"logdir", "run_name"}
@@ -96,7 +96,7 @@ def _differences(runs: Sequence[Any]) -> str:
     keys = recipe_differences(recipes)
     if not keys:
         return note("the runs have the same recipe (apart from where they were written)")
-    rows = [[key, *(fmt(recipe.get(key, "(not set)")) for recipe in recipes)] for key in keys]
+    rows = [[key, *(setting(recipe.get(key, "(not set)")) for recipe in recipes)] for key in keys]
     return table(["field", *(run.path.name for run in runs)], rows, id="recipe-diff")
 
 

@@ -5,9 +5,9 @@ images are embedded as base64 PNG data URIs and the style sheet is inline, so th
 opens anywhere, offline, as one file.
 
 Example:
-    >>> table(["class", "f1"], [["<cat>", "0.91"]])[-64:]
-    '<tbody><tr><td>&lt;cat&gt;</td><td class="num">0.91</td></tr></tbody></table>'
-    >>> image(b"\\x89PNG", "curves")[:40]
+    >>> table(["class", "f1"], [["<cat>", "0.91"]]).split("<tbody>")[1]
+    '<tr><td>&lt;cat&gt;</td><td class="num">0.91</td></tr></tbody></table>'
+    >>> image(b"\\x89PNG", "curves")[:41]
     '<img alt="curves" src="data:image/png;bas'
 """
 
@@ -67,22 +67,36 @@ def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], id: str | None =
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def key_values(pairs: Iterable[tuple[Any, Any]]) -> str:
-    """A two-column table of names and values."""
-    return table(["field", "value"], ([k, v] for k, v in pairs))
+def key_values(pairs: Iterable[tuple[Any, Any]], columns: int = 1) -> str:
+    """A table of names and values, `columns` (name, value) pairs to a row.
+
+    Example:
+        >>> key_values([("a", 1), ("b", 2), ("c", 3)], columns=2).count("<tr>")
+        3
+    """
+    pairs = list(pairs)
+    rows = []
+    for start in range(0, len(pairs), columns):
+        row: list[Any] = []
+        for name, value in pairs[start : start + columns]:
+            row += [name, value]
+        rows.append(row + [""] * (2 * columns - len(row)))
+    return table(["field", "value"] * columns, rows)
 
 
-def image(png: bytes, alt: str) -> str:
-    """An <img> holding `png` as a base64 data URI: no file beside the page needed."""
+def image(png: bytes, alt: str, width: int | None = None) -> str:
+    """An <img> holding `png` as a base64 data URI: no file beside the page needed;
+    shown at most `width` pixels wide when given."""
     data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+    size = f' style="width: {int(width)}px"' if width else ""
+    return f'<img alt="{esc(alt)}"{size} src="data:image/png;base64,{data}">'
 
 
-def figure_image(figure: Any, alt: str) -> str:
+def figure_image(figure: Any, alt: str, width: int | None = None) -> str:
     """A matplotlib Figure (kerascls.viz's plots) rendered and embedded as PNG."""
     from kerascls.viz.files import figure_png
 
-    return image(figure_png(figure), alt)
+    return image(figure_png(figure), alt, width)
 
 
 def note(text: str) -> str:

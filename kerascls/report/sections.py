@@ -46,6 +46,13 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def setting(value: Any) -> str:
+    """A recipe value as written in a recipe: 0.009 not 0.0090, null for None."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value) if value is None or not isinstance(value, str) else value
+
+
 def _recipe(run: Any) -> str:
     info = run.info
     model = info.get("model", {})
@@ -64,7 +71,8 @@ def _recipe(run: Any) -> str:
     recipe = info.get("recipe") or {}
     body = key_values((k, fmt(v)) for k, v in summary)
     if recipe:
-        body += "<h3>Recipe</h3>" + key_values((k, fmt(v)) for k, v in sorted(recipe.items()))
+        values = ((k, setting(v)) for k, v in sorted(recipe.items()))
+        body += "<h3>Recipe</h3>" + key_values(values, columns=3)
     else:
         body += note("run.json records no recipe (a run made by kerascls-optimize?)")
     return body
@@ -81,20 +89,22 @@ def _data(run: Any) -> str:
         ("split sizes", ", ".join(f"{k} {v}" for k, v in run.info.get("split_sizes", {}).items())),
     ]
     body = key_values(pairs)
+    counts = dataset.get("counts") or {}
+    if counts:
+        splits = list(counts)
+        rows = [[name, *(counts[s][i] for s in splits)] for i, name in enumerate(names)]
+        rows.append(["total", *(sum(counts[s]) for s in splits)])
+        body = (
+            f'<div class="cols"><div>{body}</div><div>{table(["class", *splits], rows)}</div></div>'
+        )
+    else:
+        body += note("run.json records no per-class counts")
     root = dataset.get("root")
     if root and not Path(root).exists():
         body += note(
             f"the data folder {root} is not there any more: the error gallery (and "
             "predictions not cached yet) cannot be shown"
         )
-    counts = dataset.get("counts") or {}
-    if counts:
-        splits = list(counts)
-        rows = [[name, *(counts[s][i] for s in splits)] for i, name in enumerate(names)]
-        rows.append(["total", *(sum(counts[s]) for s in splits)])
-        body += "<h3>Images per class</h3>" + table(["class", *splits], rows)
-    else:
-        body += note("run.json records no per-class counts")
     return body
 
 
@@ -157,7 +167,7 @@ def _errors(run: Any, predictions: Any, count: int = 16) -> str:
         run.class_names,
         title,
     )
-    return figure_image(figure, "most confident mistakes")
+    return figure_image(figure, "most confident mistakes", width=640)
 
 
 def _calibration(run: Any, predictions: Any) -> str:
@@ -168,7 +178,9 @@ def _calibration(run: Any, predictions: Any) -> str:
         f"Expected calibration error {calibration.ece:.4f} "
         f"({calibration.num_examples} validation images, 15 bins)."
     )
-    return body + figure_image(plot_reliability(calibration, "validation"), "reliability diagram")
+    return body + figure_image(
+        plot_reliability(calibration, "validation"), "reliability diagram", width=460
+    )
 
 
 def read_benchmark(path: Path) -> dict[str, dict[str, str]]:
@@ -251,7 +263,7 @@ def build_report(run: Any, recompute: bool = False) -> str:
         return note(missing) if missing else _guarded(build, run, predictions)
 
     sections = [
-        ("recipe", "Recipe", _guarded(_recipe, run)),
+        ("recipe", "Run", _guarded(_recipe, run)),
         ("data", "Data", _guarded(_data, run)),
         ("metrics", "Metrics", _guarded(_metrics, run)),
         ("curves", "Curves", _guarded(_curves, run)),
