@@ -139,6 +139,59 @@ def test_comparison_lists_the_recipe_difference(tiny_run, tmp_path):
     assert not (first.path / "report.html").exists()
 
 
+def _fake_export(run) -> None:
+    """An INT8 entry in exports/manifest.json and its kerascls-bench row, as those commands
+    write them (the file itself is not needed by the report)."""
+    exports = run.path / "exports"
+    exports.mkdir()
+    entry = {
+        "format": "tflite",
+        "precision": "int8",
+        "path": "exports/model_int8.tflite",
+        "size_bytes": 123456,
+        "checks": {"accuracy": 0.8765, "top1_agreement": 0.9912, "max_abs_diff": 0.01},
+        "status": "passed",
+    }
+    manifest = {"keras": {"accuracy": 0.9, "images": 36}, "exports": [entry]}
+    (exports / "manifest.json").write_text(json.dumps(manifest))
+    (exports / "benchmark.csv").write_text(
+        "model,format,precision,size_bytes,latency_p50_ms,latency_p95_ms,throughput_ips,"
+        "accuracy,agreement,images,path\n"
+        f"x,tflite,int8,123456,0.4321,0.5,1000,0.8765,0.99,36,{exports / 'model_int8.tflite'}\n"
+    )
+
+
+def test_exports_table_with_benchmark(run_copy, tmp_path):
+    _fake_export(run_copy)
+    out = tmp_path / "r.html"
+    assert main([str(run_copy.path), "--out", str(out)]) == 0
+    page = parse(out)
+    assert "exports-table" in page.ids
+    text = "".join(page.text)
+    for figure in ("120 KB", "0.8765", "0.9912", "0.43 ms", "passed"):
+        assert figure in text
+    assert not any("no exports" in n or "not benchmarked" in n for n in page.notes)
+
+
+def test_comparison_row_figures_and_default_out(tiny_run, tmp_path, monkeypatch):
+    first = copy_run(tiny_run, tmp_path / "a")
+    second = copy_run(tiny_run, tmp_path / "b")
+    _fake_export(second)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(first.path), str(second.path)]) == 0
+    page = parse(tmp_path / "comparison.html")
+    text = "".join(page.text)
+    assert "0.8765" in text and "120 KB" in text  # INT8 accuracy and size
+    # both copies are called "tiny": their labels say which is which
+    assert "a/logs/" in text and "b/logs/" in text
+    assert any("same recipe" in n for n in page.notes)
+
+
+def test_default_is_the_newest_run(run_copy, capsys):
+    assert main(["--logdir", str(run_copy.path.parents[1])]) == 0
+    assert (run_copy.path / "report.html").is_file()
+
+
 def test_bad_run_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "no-such-run")]) == 2
     err = capsys.readouterr().err.strip()

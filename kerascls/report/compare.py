@@ -32,6 +32,26 @@ def recipe_differences(recipes: Sequence[dict[str, Any]]) -> list[str]:
     return [key for key in keys if len({repr(recipe.get(key, _MISSING)) for recipe in recipes}) > 1]
 
 
+def run_labels(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Short names for runs: each folder's name, with as many parent folders as it takes to
+    tell runs of the same name apart.
+
+    Example:
+        >>> run_labels(["a/logs/x/tiny", "b/logs/x/tiny", "b/logs/x/big"])
+        ['a/logs/x/tiny', 'b/logs/x/tiny', 'big']
+    """
+    parts = [Path(p).parts for p in paths]
+    labels = []
+    for mine in parts:
+        depth = 1
+        while depth < len(mine) and any(
+            other != mine and other[-depth:] == mine[-depth:] for other in parts
+        ):
+            depth += 1
+        labels.append("/".join(mine[-depth:]))
+    return labels
+
+
 def _int8(run: Any) -> dict[str, Any]:
     manifest = read_json(run.path / "exports" / "manifest.json") or {}
     for entry in manifest.get("exports", []):
@@ -40,7 +60,7 @@ def _int8(run: Any) -> dict[str, Any]:
     return {}
 
 
-def _row(run: Any) -> list[Any]:
+def _row(run: Any, label: str) -> list[Any]:
     from kerascls.export.report import format_size
 
     info = run.info
@@ -51,7 +71,7 @@ def _row(run: Any) -> list[Any]:
     minutes = f"{info['train_seconds'] / 60:.1f}" if "train_seconds" in info else ""
     params = info.get("model", {}).get("params")
     return [
-        run.path.name,
+        label,
         info.get("model", {}).get("name", ""),
         info.get("epochs_completed", ""),
         minutes,
@@ -63,23 +83,23 @@ def _row(run: Any) -> list[Any]:
     ]
 
 
-def _curves(runs: Sequence[Any]) -> str:
+def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
     from kerascls.viz.curves import read_history
     from kerascls.viz.files import new_figure
 
     figure = new_figure(9, 4.5)
     ax = figure.add_subplot()
     missing = []
-    for run in runs:
+    for run, label in zip(runs, labels, strict=True):
         try:
             history = read_history(run.path / "history.csv")
         except EXPECTED:
-            missing.append(run.path.name)
+            missing.append(label)
             continue
         if "val_accuracy" not in history:
-            missing.append(run.path.name)
+            missing.append(label)
             continue
-        ax.plot(history["epoch"] + 1, history["val_accuracy"], marker=".", label=run.path.name)
+        ax.plot(history["epoch"] + 1, history["val_accuracy"], marker=".", label=label)
     notes = note(f"no validation accuracy history: {', '.join(missing)}") if missing else ""
     if len(missing) == len(runs):
         return notes
@@ -91,29 +111,30 @@ def _curves(runs: Sequence[Any]) -> str:
     return figure_image(figure, "validation accuracy of each run") + notes
 
 
-def _differences(runs: Sequence[Any]) -> str:
+def _differences(runs: Sequence[Any], labels: Sequence[str]) -> str:
     recipes = [run.info.get("recipe") or {} for run in runs]
     keys = recipe_differences(recipes)
     if not keys:
         return note("the runs have the same recipe (apart from where they were written)")
     rows = [[key, *(setting(recipe.get(key, "(not set)")) for recipe in recipes)] for key in keys]
-    return table(["field", *(run.path.name for run in runs)], rows, id="recipe-diff")
+    return table(["field", *labels], rows, id="recipe-diff")
 
 
 def build_comparison(runs: Sequence[Any]) -> str:
     """The HTML of the comparison of `runs` (see the module)."""
     header = ["run", "model", "epochs", "minutes", "accuracy", "macro-F1"]
     header += ["INT8 accuracy", "INT8 size", "parameters"]
+    labels = run_labels([run.path.resolve() for run in runs])
     rows = []
-    for run in runs:
+    for run, label in zip(runs, labels, strict=True):
         try:
-            rows.append(_row(run))
+            rows.append(_row(run, label))
         except EXPECTED as err:
-            rows.append([run.path.name, f"not shown: {err}"])
+            rows.append([label, f"not shown: {err}"])
     sections = [
         ("runs", "Runs", table(header, rows, id="runs-table")),
-        ("curves", "Validation accuracy", _curves(runs)),
-        ("recipe-differences", "Recipe differences", _differences(runs)),
+        ("curves", "Validation accuracy", _curves(runs, labels)),
+        ("recipe-differences", "Recipe differences", _differences(runs, labels)),
     ]
     places = ", ".join(str(run.path) for run in runs)
     return page(f"kerascls comparison of {len(runs)} runs", places, sections)

@@ -206,8 +206,8 @@ def _exports(run: Any) -> str:
                 return f"{float(row['latency_p50_ms']):.2f} ms"
         return ""
 
-    rows = [["keras", "float32", "best.keras", "", fmt(manifest.get("keras", {}).get("accuracy"))]]
-    rows[0] += ["", "", ""]
+    keras_accuracy = fmt(manifest.get("keras", {}).get("accuracy"))
+    rows = [["keras", "float32", "best.keras", "", keras_accuracy, "", latency("best.keras"), ""]]
     for entry in manifest["exports"]:
         checks = entry.get("checks") or {}
         path = entry.get("path", "")
