@@ -159,6 +159,8 @@ def _errors(run: Any, predictions: Any, count: int = 16) -> str:
     check_matches(predictions, split)
     chosen = most_confident_errors(predictions.labels, predictions.probabilities, count)
     wrong = int((predictions.predicted != predictions.labels).sum())
+    if not wrong:
+        return paragraph(f"No mistakes on the {len(split)} validation images.")
     title = f"the {len(chosen)} most confident of {wrong} mistakes on {len(split)} images"
     figure = plot_errors(
         split_images(split, chosen),
@@ -196,7 +198,7 @@ def _exports(run: Any) -> str:
 
     manifest = read_json(run.path / "exports" / "manifest.json")
     if manifest is None or not manifest.get("exports"):
-        return note("no exports yet: make some with kerascls-export (e.g. --format tflite)")
+        return note("no exports yet: make some with kerascls-export --tflite --int8")
     bench = read_benchmark(run.path / "exports" / BENCHMARK_FILE)
 
     def latency(path: str) -> str:
