@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from helpers import COLOUR_CLASSES, copy_run
 
 from kerascls.cli.report import main
 
+REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "recipe",
     "data",
@@ -198,6 +200,28 @@ def test_bad_run_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "no-such-run")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "not a run folder" in err
+
+
+def test_the_console_script_help_and_error(tmp_path):
+    code = (
+        "import sys\nfrom kerascls.cli.report import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'matplotlib' not in sys.modules"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "comparison.html" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "kerascls.cli.report", str(tmp_path / "gone")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'gone'} is not a run folder (no run.json in it)"
+    ]
 
 
 def test_html_escapes_what_it_is_given():
