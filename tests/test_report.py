@@ -202,6 +202,14 @@ def test_bad_run_is_one_line(tmp_path, capsys):
     assert err.startswith("error: ") and "\n" not in err and "not a run folder" in err
 
 
+def test_unwritable_out_is_one_line(run_copy, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([str(run_copy.path), str(run_copy.path), "--out", str(blocker / "c.html")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: cannot write") and "\n" not in err
+
+
 def test_the_console_script_help_and_error(tmp_path):
     code = (
         "import sys\nfrom kerascls.cli.report import main\n"
