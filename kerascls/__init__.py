@@ -24,7 +24,8 @@ Layers, from the bottom; a module imports only from its own package and the laye
                 (viz and export are independent of each other)
     optimize    QAT, pruning, distillation (tfmot, tf_keras)
     serve       kerascls-serve: the HTTP server on the export runners, metrics, A/B
-                (optimize and serve are independent of each other)
+    report      kerascls-report: one HTML page about a run, or comparing runs
+                (optimize, serve and report are independent of each other)
     cli         the kerascls-* commands
 """
 
