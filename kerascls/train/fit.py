@@ -224,6 +224,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             "training needs a validation split to pick the best epoch: add a validation/ "
             "folder or set validation_size above 0"
         )
+    data_changes = _check_data(resumed, data) if resumed else []
     if resumed is None:  # a resumed run's recipe was fitted when it started
         recipe, changes = fit_to_data(recipe, len(data.train), data.image_size)
         if verbose != 0 and is_chief():
@@ -261,6 +262,8 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             if recipe.strategy == "multiworker":
                 build_for_multiworker(model, strategy, train_ds)
             info = _run_info(recipe, data, model, normalization, resumed)
+            if data_changes:  # run.json's dataset is now the new data; keep what changed
+                info["data_changed_on_resume"] = data_changes
             run = Run(path=write_dir, info=info)
             write_json_atomic(write_dir / "run.json", info)
             class_weight = None
@@ -333,6 +336,23 @@ def _new_run_dir(recipe: Recipe) -> Path:
             )
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _check_data(resumed: Run, data) -> list[str]:
+    """Warn, in one line, when the data differs from what the run trained on so far
+    (the content fingerprints in run.json, kerascls/data/fingerprint.py)."""
+    from kerascls.data import describe_changes
+
+    before = (resumed.info.get("dataset") or {}).get("fingerprint")
+    changes = describe_changes(before, data.source.get("fingerprint"))
+    if changes and is_chief():
+        log.warning(
+            "the data of run %s changed since it was trained: %s; the resumed run "
+            "continues on the data as it is now",
+            resumed.path,
+            "; ".join(changes),
+        )
+    return changes
 
 
 def _epochs_in_history(run_dir: Path) -> int:
@@ -471,6 +491,7 @@ def _finish_killed_evaluation(resumed: Run, data, verbose) -> Run:
     if verbose != 0:
         print(f"training of {resumed.path} had ended ({len(rows)} epochs); evaluating best.keras")
     data = data if data is not None else resumed.dataset()
+    _check_data(resumed, data)
     return _evaluate_and_record(
         resumed,
         data,
