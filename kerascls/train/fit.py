@@ -533,4 +533,7 @@ def _evaluate_and_record(
             }
         },
     )
+    from kerascls.train.hparams import log_hparams
+
+    log_hparams(run.path, run.info)  # TensorBoard's HParams tab: one row per run
     return run
