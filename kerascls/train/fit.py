@@ -266,6 +266,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                 info["data_changed_on_resume"] = data_changes
             run = Run(path=write_dir, info=info)
             write_json_atomic(write_dir / "run.json", info)
+            tracking = _start_tracking(recipe, run) if write_dir == run_dir else []
             class_weight = None
             if recipe.class_weights:
                 from kerascls.data import balanced_class_weights
@@ -293,6 +294,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                     # epochs the chief does not, and the cluster would hang
                     initial_best=_best_so_far(run_dir) if resumed else None,
                 )
+                + tracking
                 + list(callbacks or []),
                 class_weight=class_weight,
                 shuffle=False,  # the pipeline shuffles, seeded
@@ -310,6 +312,9 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
 
     if np.isnan(history.history.get("loss", [0.0])[-1]):
         run.update(status="failed", error="loss became NaN; lower lr or enable clipnorm")
+        from kerascls.train.tracking import finish_mlflow_run
+
+        finish_mlflow_run(run.path, run.info, status="FAILED")
         raise KerasclsError(
             f"training stopped: the loss became NaN (run folder {run_dir}); "
             f"lower --lr or set clipnorm in the recipe"
@@ -336,6 +341,18 @@ def _new_run_dir(recipe: Recipe) -> Path:
             )
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _start_tracking(recipe: Recipe, run: Run) -> list[keras.callbacks.Callback]:
+    """With `recipe.mlflow`: start (or, resumed, reopen) the MLflow run, keep its id in
+    run.json, and return the callback that logs each epoch; else nothing."""
+    if not recipe.mlflow:
+        return []
+    from kerascls.train.tracking import MlflowLogger, start_mlflow_run
+
+    experiment = f"kerascls/{dataset_name(recipe)}"
+    run.update(mlflow=start_mlflow_run(recipe.mlflow, run.path, run.info, experiment))
+    return [MlflowLogger(recipe.mlflow, run.info["mlflow"]["run_id"])]
 
 
 def _check_data(resumed: Run, data) -> list[str]:
@@ -534,6 +551,8 @@ def _evaluate_and_record(
         },
     )
     from kerascls.train.hparams import log_hparams
+    from kerascls.train.tracking import finish_mlflow_run
 
     log_hparams(run.path, run.info)  # TensorBoard's HParams tab: one row per run
+    finish_mlflow_run(run.path, run.info)  # when the recipe asked for MLflow
     return run

@@ -15,6 +15,9 @@ from kerascls.errors import KerasclsError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 STRATEGIES = ("default", "mirrored", "multiworker")
+# MLflow's own default store since 3.x, a file in the current folder that `mlflow ui` reads
+# (its plain-folder store, ./mlruns, is in maintenance mode): kerascls/train/tracking.py
+DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
 
 
 @dataclass
@@ -102,6 +105,8 @@ class Recipe:
     steps_per_execution: int = 1  # >1 runs several steps per call into TensorFlow
     logdir: str = "logs"
     run_name: str | None = None  # default: "<model>-<YYYYmmdd-HHMMSS>"
+    # MLflow tracking URI (kerascls/train/tracking.py), e.g. "sqlite:///mlflow.db"; None: off
+    mlflow: str | None = None
 
     def validate(self) -> None:
         """Raise KerasclsError naming the first field whose value cannot work."""
@@ -145,6 +150,11 @@ class Recipe:
         unknown = sorted(set(self.fixed) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise KerasclsError(f"fixed names fields that a Recipe does not have: {unknown}")
+        if self.mlflow is not None and (not isinstance(self.mlflow, str) or not self.mlflow):
+            raise KerasclsError(
+                f"mlflow must be a tracking URI such as 'sqlite:///mlflow.db', or None for "
+                f"no MLflow; got {self.mlflow!r}"
+            )
         if self.bias_lr_scale <= 0:
             raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
         if self.bias_lr_scale != 1.0 and self.optimizer != "sgd":
