@@ -29,9 +29,9 @@ from kerascls.train.recipe import DEFAULT_MLFLOW_URI
 
 __all__ = ["DEFAULT_MLFLOW_URI", "MlflowLogger", "finish_mlflow_run", "start_mlflow_run"]
 # What goes to MLflow as artifacts, when the run folder has it: the record, the report,
-# the plots (kerascls-viz writes them into the run folder) and the model.
+# the plots (kerascls-viz writes them into viz/) and the model.
 _ARTIFACTS = ("run.json", "report.json", "history.csv", "classification_report.csv")
-_PLOTS = ("*.png", "*.svg", "*.html")
+_PLOTS = ("viz/*.png", "*.png")
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
 
 
@@ -123,10 +123,11 @@ def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "
         client.log_batch(run_id, metrics=metrics)
     run_dir = Path(run_dir)
     files = [run_dir / name for name in _ARTIFACTS]
-    files += sorted(path for pattern in _PLOTS for path in run_dir.glob(pattern))
     for path in files:
         if path.is_file():
             client.log_artifact(run_id, str(path))
+    for path in sorted(path for pattern in _PLOTS for path in run_dir.glob(pattern)):
+        client.log_artifact(run_id, str(path), artifact_path="viz")
     if (run_dir / "best.keras").is_file():
         client.log_artifact(run_id, str(run_dir / "best.keras"), artifact_path="model")
     client.set_terminated(run_id, status=status)
