@@ -11,6 +11,7 @@ def test_hparams_holds_the_recipe_and_final_metrics(tiny_run):
     hparams, scalars = read_hparams(files[0])
     assert hparams["lr"] == 0.007 and hparams["optimizer"] == "adam"
     assert hparams["model_kwargs"] == '{"convs_per_stage": 1, "filters": [8, 16]}'
+    assert "clipnorm" not in hparams  # None: left out, so the column stays numeric
     assert hparams["data_fingerprint"] == tiny_run.info["dataset"]["fingerprint"]["combined"][:12]
     accuracy = tiny_run.info["metrics"]["validation"]["accuracy"]
     assert abs(scalars["final/validation_accuracy"] - accuracy) < 1e-6

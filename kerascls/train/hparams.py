@@ -26,14 +26,18 @@ from typing import Any
 _SUFFIX = ".hparams"
 
 
-def flatten_hparams(values: dict[str, Any]) -> dict[str, bool | int | float | str]:
-    """The values HParams accepts (bool, int, float, str): others become JSON text."""
+def flatten_hparams(
+    values: dict[str, Any], keep_none: bool = True
+) -> dict[str, bool | int | float | str]:
+    """The values HParams accepts (bool, int, float, str): others become JSON text, None
+    becomes "None" (or, with keep_none=False, is left out)."""
     flat: dict[str, bool | int | float | str] = {}
     for name, value in values.items():
         if isinstance(value, bool | int | float | str):
             flat[name] = value
         elif value is None:
-            flat[name] = "None"  # a string: HParams has no null
+            if keep_none:
+                flat[name] = "None"
         else:
             flat[name] = json.dumps(value, sort_keys=True, default=str)
     return flat
@@ -63,7 +67,9 @@ def log_hparams(run_dir: str | os.PathLike, info: dict[str, Any]) -> Path:
     run_dir = Path(run_dir)
     for old in run_dir.glob(f"events.out.tfevents.*{_SUFFIX}"):
         old.unlink()
-    values = flatten_hparams(info.get("recipe") or {})
+    # None left out, not "None": TensorBoard types a column from all runs' values, and
+    # "None" in one run would turn another's clipnorm=1.0 into text (a blank cell instead)
+    values = flatten_hparams(info.get("recipe") or {}, keep_none=False)
     fingerprint = (info.get("dataset") or {}).get("fingerprint") or {}
     if "combined" in fingerprint:  # runs on the same data share it (kerascls.data.fingerprint)
         values["data_fingerprint"] = fingerprint["combined"][:12]
