@@ -1,5 +1,6 @@
 """What a run reports to trackers: TensorBoard's HParams dashboard, MLflow."""
 
+import keras
 import pytest
 
 from kerascls.train.hparams import read_hparams
@@ -18,12 +19,18 @@ def test_hparams_holds_the_recipe_and_final_metrics(tiny_run):
     assert scalars["final/epochs_completed"] == 4
 
 
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+
 def test_mlflow_logs_the_recipe_epochs_final_metrics_and_artifacts(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")  # requirements.txt pins it; `pip install -e .[mlflow]`
     from helpers import colour_dataset
     from mlflow import MlflowClient
 
-    from kerascls.train import Recipe, fit
+    from kerascls.train import Recipe, find_runs, fit, resume
 
     monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -39,9 +46,14 @@ def test_mlflow_logs_the_recipe_epochs_final_metrics_and_artifacts(tmp_path, mon
         adapt_to_data=False,  # keep lr as given, to find it in the params
         mlflow=uri,
     )
-    run = fit(recipe, data=colour_dataset(n_per_class=20), verbose=0)
+    data = colour_dataset(n_per_class=20)
+    with pytest.raises(KeyboardInterrupt):  # killed after epoch 1: resume goes on in MLflow
+        fit(recipe, data=data, verbose=0, callbacks=[_StopAfterFirstEpoch()])
+    (run_dir,) = find_runs(recipe.logdir)
+    run = resume(run_dir, data=data, verbose=0)
 
     client = MlflowClient(uri)
+    assert len(client.search_runs([run.info["mlflow"]["experiment_id"]])) == 1
     mlflow_run = client.get_run(run.info["mlflow"]["run_id"])
     assert mlflow_run.info.status == "FINISHED"
     assert mlflow_run.data.params["lr"] == "0.003"

@@ -72,7 +72,12 @@ def start_mlflow_run(
     ]
     for start in range(0, len(params), 100):  # log_batch takes 100 params at most
         client.log_batch(run_id, params=params[start : start + 100])
-    return {"tracking_uri": tracking_uri, "experiment": experiment, "run_id": run_id}
+    return {
+        "tracking_uri": tracking_uri,
+        "experiment": experiment,
+        "experiment_id": experiment_id,
+        "run_id": run_id,
+    }
 
 
 class MlflowLogger(keras.callbacks.Callback):
