@@ -7,7 +7,7 @@ import numpy as np
 from helpers import copy_run
 from PIL import Image
 
-from kerascls.data import load_image_folder
+from kerascls.data import dataset_from_source, load_image_folder
 
 
 def _bmp_folder(root):
@@ -20,9 +20,10 @@ def _bmp_folder(root):
     return root
 
 
-def test_fingerprint_same_for_same_folder_and_changes_with_one_files_bytes(tmp_path):
+def test_fingerprint_same_for_same_folder_and_changes_with_one_files_bytes(tmp_path, caplog):
     root = _bmp_folder(tmp_path / "pets")
-    first = load_image_folder(root, validation_size=2).source["fingerprint"]
+    source = load_image_folder(root, validation_size=2).source
+    first = source["fingerprint"]
     assert load_image_folder(root, validation_size=2).source["fingerprint"] == first
     assert set(first) == {"train", "validation", "combined"}
     assert first["train"]["files"] + first["validation"]["files"] == 10
@@ -35,6 +36,12 @@ def test_fingerprint_same_for_same_folder_and_changes_with_one_files_bytes(tmp_p
     assert changed["combined"] != first["combined"]
     # exactly one split holds the file; the other keeps its hash
     assert sum(changed[s]["hash"] != first[s]["hash"] for s in ("train", "validation")) == 1
+
+    # a later command re-opening the run's dataset says so too, though the counts match
+    with caplog.at_level(logging.WARNING, logger="kerascls"):
+        dataset_from_source(source)
+    (warning,) = [r.getMessage() for r in caplog.records if "changed since" in r.msg]
+    assert "split changed (same " in warning
 
 
 def test_resume_on_a_changed_folder_warns_in_one_line(tiny_run, colour_folder, tmp_path, caplog):

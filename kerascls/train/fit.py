@@ -507,8 +507,10 @@ def _finish_killed_evaluation(resumed: Run, data, verbose) -> Run:
         rows = list(csv.DictReader(f))
     if verbose != 0:
         print(f"training of {resumed.path} had ended ({len(rows)} epochs); evaluating best.keras")
-    data = data if data is not None else resumed.dataset()
-    _check_data(resumed, data)
+    if data is None:
+        data = resumed.dataset()  # which warns itself when the data changed
+    else:
+        _check_data(resumed, data)
     return _evaluate_and_record(
         resumed,
         data,
