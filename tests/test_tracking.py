@@ -75,11 +75,16 @@ def test_missing_mlflow_is_a_one_line_error(monkeypatch):
     import sys
 
     from kerascls.errors import KerasclsError
+    from kerascls.train import Recipe
     from kerascls.train.tracking import mlflow_client
 
     monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
     with pytest.raises(KerasclsError, match=r"pip install -e \.\[mlflow\]"):
         mlflow_client("sqlite:///mlflow.db")
+    # and a recipe that asks for it fails its validation, before any run folder exists
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(KerasclsError, match=r"pip install -e \.\[mlflow\]"):
+        Recipe(mlflow="sqlite:///mlflow.db").validate()
 
 
 def test_mlflow_flag_takes_an_optional_uri():

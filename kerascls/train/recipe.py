@@ -7,6 +7,7 @@ resume or reproduce a run, so every field is JSON-serialisable.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,11 @@ class Recipe:
             raise KerasclsError(
                 f"mlflow must be a tracking URI such as 'sqlite:///mlflow.db', or None for "
                 f"no MLflow; got {self.mlflow!r}"
+            )
+        if self.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+            # now, before a run folder exists, not after the data has loaded
+            raise KerasclsError(
+                "MLflow tracking (--mlflow) needs the mlflow package: pip install -e .[mlflow]"
             )
         if self.bias_lr_scale <= 0:
             raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")

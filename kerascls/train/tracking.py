@@ -17,6 +17,7 @@ is set; a database URI needs neither.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ __all__ = ["DEFAULT_MLFLOW_URI", "MlflowLogger", "finish_mlflow_run", "start_mlf
 # the plots (kerascls-viz writes them into viz/) and the model.
 _ARTIFACTS = ("run.json", "report.json", "history.csv", "classification_report.csv")
 _PLOTS = ("viz/*.png", "*.png")
-_MAX_PARAM = 6000  # MLflow's limit on a param value's length
+_MAX_PARAM = 6000
+
+log = logging.getLogger(__name__)  # MLflow's limit on a param value's length
 
 
 def mlflow_client(tracking_uri: str) -> Any:
@@ -103,8 +106,12 @@ class MlflowLogger(keras.callbacks.Callback):
             for name, value in (logs or {}).items()
             if isinstance(value, int | float) or hasattr(value, "__float__")
         ]
-        if metrics:
+        if not metrics:
+            return
+        try:
             self.client.log_batch(self.run_id, metrics=metrics)
+        except Exception as error:  # a tracking server's hiccup must not end the training
+            log.warning("MLflow: could not log epoch %d's metrics (%s)", epoch + 1, error)
 
 
 def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "FINISHED") -> None:
