@@ -10,6 +10,7 @@ Run it:
     python examples/cifar10.py --time-budget 15m        # the best it can do in 15 minutes
     python examples/cifar10.py --recipe resnet20        # the ResNet-20 recipe (2.7 hours)
     python examples/cifar10.py --resume                 # continue an interrupted run
+    python examples/cifar10.py --mlflow                 # also track it in MLflow (mlflow ui)
     tensorboard --logdir logs
 
 What to expect on 2 CPU cores (a 2-core AVX-512 EPYC, bf16, 2026-12-04): 89.63% ± 0.42

@@ -21,6 +21,7 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
     Every other flag defaults to the recipe's own value.
     """
     from kerascls.train.presets import RECIPES
+    from kerascls.train.recipe import DEFAULT_MLFLOW_URI
 
     parser.add_argument(
         "--recipe",
@@ -71,6 +72,15 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "its own recipe; other flags are ignored",
     )
     parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=DEFAULT_MLFLOW_URI,
+        metavar="TRACKING_URI",
+        help="also track the run in MLflow: recipe, per-epoch metrics, final metrics, "
+        f"run.json, report and best.keras; default URI {DEFAULT_MLFLOW_URI} (see it with "
+        "`mlflow ui`); needs pip install -e .[mlflow]",
+    )
+    parser.add_argument(
         "--tensorboard-images",
         action="store_true",
         help="log the validation confusion matrix and Grad-CAM overlays to TensorBoard "
@@ -98,6 +108,7 @@ _FLAG_FIELDS = (
     "logdir",
     "run_name",
     "strategy",
+    "mlflow",
 )
 
 
@@ -123,7 +134,7 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
         given["time_budget"] = parse_duration(args.time_budget)
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
-    given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir"))
+    given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir", "mlflow"))
     return Recipe.preset(args.recipe, **given) if args.recipe else Recipe(**given)
 
 

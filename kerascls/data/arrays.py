@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.data.dataset import ImageDataset, Split
+from kerascls.data.fingerprint import arrays_fingerprint, combine
 from kerascls.data.splits import holdout_count, stratified_split
 from kerascls.errors import DataError
 
@@ -96,7 +97,15 @@ def arrays_dataset(
     if x_test is not None:
         test = Split(labels=y_test, num_classes=num_classes, image_size=size, images=x_test)
     dataset = ImageDataset(class_names, size, train, validation, test, dict(source))
-    dataset.source.update(image_size=list(size), counts=dataset.counts())
+    fingerprints = {
+        name: arrays_fingerprint(split.images, split.labels) if split is not None else None
+        for name, split in (("train", train), ("validation", validation), ("test", test))
+    }
+    dataset.source.update(
+        image_size=list(size),
+        counts=dataset.counts(),
+        fingerprint=combine(fingerprints, dataset.class_names),
+    )
     return dataset
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.data.dataset import ImageDataset, Split
+from kerascls.data.fingerprint import combine, files_fingerprint
 from kerascls.data.images import IMAGE_EXTENSIONS, is_image_name
 from kerascls.data.scan import ImageInfo, check_images, describe_bad_files
 from kerascls.data.splits import holdout_count, stratified_split
@@ -128,6 +129,18 @@ def load_image_folder(
     }
     dataset = ImageDataset(class_names, size, train, validation, splits.get("test"), source)
     source["counts"] = dataset.counts()
+    # from the hashes the scan computed while checking each file (data/fingerprint.py)
+    source["fingerprint"] = combine(
+        {
+            name: files_fingerprint(split.paths, root_path, infos) if split is not None else None
+            for name, split in (
+                ("train", train),
+                ("validation", validation),
+                ("test", splits.get("test")),
+            )
+        },
+        class_names,
+    )
     return dataset
 
 

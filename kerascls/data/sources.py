@@ -91,6 +91,17 @@ def dataset_from_source(source: Mapping[str, Any]) -> ImageDataset:
 def _warn_if_changed(source: Mapping[str, Any], dataset: ImageDataset) -> None:
     # A folder can gain or lose files after a run; the rebuilt splits then differ from the
     # run's. Say so instead of silently evaluating on different data.
+    from kerascls.data.fingerprint import describe_changes
+
+    changes = describe_changes(source.get("fingerprint"), dataset.source.get("fingerprint"))
+    if changes:  # the content hashes see edits that keep the counts
+        logger.warning(
+            "the dataset at %s changed since it was described: %s; results will not be "
+            "comparable with the original run",
+            source.get("root", source.get("kind")),
+            "; ".join(changes),
+        )
+        return
     before = source.get("counts")
     now = dataset.counts()
     if before is not None and dict(before) != now:

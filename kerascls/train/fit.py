@@ -232,6 +232,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             "training needs a validation split to pick the best epoch: add a validation/ "
             "folder or set validation_size above 0"
         )
+    data_changes = _check_data(resumed, data) if resumed else []
     if resumed is None:  # a resumed run's recipe was fitted when it started
         recipe, changes = fit_to_data(recipe, len(data.train), data.image_size)
         if verbose != 0 and is_chief():
@@ -269,8 +270,11 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             if recipe.strategy == "multiworker":
                 build_for_multiworker(model, strategy, train_ds)
             info = _run_info(recipe, data, model, normalization, resumed)
+            if data_changes:  # run.json's dataset is now the new data; keep what changed
+                info["data_changed_on_resume"] = data_changes
             run = Run(path=write_dir, info=info)
             write_json_atomic(write_dir / "run.json", info)
+            tracking = _start_tracking(recipe, run) if write_dir == run_dir else []
             class_weight = None
             if recipe.class_weights:
                 from kerascls.data import balanced_class_weights
@@ -298,6 +302,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                     # epochs the chief does not, and the cluster would hang
                     initial_best=_best_so_far(run_dir) if resumed else None,
                 )
+                + tracking
                 + list(callbacks or []),
                 class_weight=class_weight,
                 shuffle=False,  # the pipeline shuffles, seeded
@@ -315,6 +320,9 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
 
     if np.isnan(history.history.get("loss", [0.0])[-1]):
         run.update(status="failed", error="loss became NaN; lower lr or enable clipnorm")
+        from kerascls.train.tracking import finish_mlflow_run
+
+        finish_mlflow_run(run.path, run.info, status="FAILED")
         raise KerasclsError(
             f"training stopped: the loss became NaN (run folder {run_dir}); "
             f"lower --lr or set clipnorm in the recipe"
@@ -341,6 +349,35 @@ def _new_run_dir(recipe: Recipe, data: Any = None) -> Path:
             )
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _start_tracking(recipe: Recipe, run: Run) -> list[keras.callbacks.Callback]:
+    """With `recipe.mlflow`: start (or, resumed, reopen) the MLflow run, keep its id in
+    run.json, and return the callback that logs each epoch; else nothing."""
+    if not recipe.mlflow:
+        return []
+    from kerascls.train.tracking import MlflowLogger, start_mlflow_run
+
+    experiment = f"kerascls/{dataset_name(recipe)}"
+    run.update(mlflow=start_mlflow_run(recipe.mlflow, run.path, run.info, experiment))
+    return [MlflowLogger(recipe.mlflow, run.info["mlflow"]["run_id"])]
+
+
+def _check_data(resumed: Run, data) -> list[str]:
+    """Warn, in one line, when the data differs from what the run trained on so far
+    (the content fingerprints in run.json, kerascls/data/fingerprint.py)."""
+    from kerascls.data import describe_changes
+
+    before = (resumed.info.get("dataset") or {}).get("fingerprint")
+    changes = describe_changes(before, data.source.get("fingerprint"))
+    if changes and is_chief():
+        log.warning(
+            "the data of run %s changed since it was trained: %s; the resumed run "
+            "continues on the data as it is now",
+            resumed.path,
+            "; ".join(changes),
+        )
+    return changes
 
 
 def _epochs_in_history(run_dir: Path) -> int:
@@ -478,7 +515,10 @@ def _finish_killed_evaluation(resumed: Run, data, verbose) -> Run:
         rows = list(csv.DictReader(f))
     if verbose != 0:
         print(f"training of {resumed.path} had ended ({len(rows)} epochs); evaluating best.keras")
-    data = data if data is not None else resumed.dataset()
+    if data is None:
+        data = resumed.dataset()  # which warns itself when the data changed
+    else:
+        _check_data(resumed, data)
     return _evaluate_and_record(
         resumed,
         data,
@@ -520,4 +560,9 @@ def _evaluate_and_record(
             }
         },
     )
+    from kerascls.train.hparams import log_hparams
+    from kerascls.train.tracking import finish_mlflow_run
+
+    log_hparams(run.path, run.info)  # TensorBoard's HParams tab: one row per run
+    finish_mlflow_run(run.path, run.info)  # when the recipe asked for MLflow
     return run

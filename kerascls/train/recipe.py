@@ -7,6 +7,7 @@ resume or reproduce a run, so every field is JSON-serialisable.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ from kerascls.errors import KerasclsError
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangle")
 STRATEGIES = ("default", "mirrored", "multiworker")
+# MLflow's own default store since 3.x, a file in the current folder that `mlflow ui` reads
+# (its plain-folder store, ./mlruns, is in maintenance mode): kerascls/train/tracking.py
+DEFAULT_MLFLOW_URI = "sqlite:///mlflow.db"
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Recipe:
     steps_per_execution: int = 1  # >1 runs several steps per call into TensorFlow
     logdir: str = "logs"
     run_name: str | None = None  # default: "<model>-<YYYYmmdd-HHMMSS>"
+    # MLflow tracking URI (kerascls/train/tracking.py), e.g. "sqlite:///mlflow.db"; None: off
+    mlflow: str | None = None
 
     def validate(self) -> None:
         """Raise KerasclsError naming the first field whose value cannot work."""
@@ -145,6 +151,16 @@ class Recipe:
         unknown = sorted(set(self.fixed) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise KerasclsError(f"fixed names fields that a Recipe does not have: {unknown}")
+        if self.mlflow is not None and (not isinstance(self.mlflow, str) or not self.mlflow):
+            raise KerasclsError(
+                f"mlflow must be a tracking URI such as 'sqlite:///mlflow.db', or None for "
+                f"no MLflow; got {self.mlflow!r}"
+            )
+        if self.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+            # now, before a run folder exists, not after the data has loaded
+            raise KerasclsError(
+                "MLflow tracking (--mlflow) needs the mlflow package: pip install -e .[mlflow]"
+            )
         if self.bias_lr_scale <= 0:
             raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
         if self.bias_lr_scale != 1.0 and self.optimizer != "sgd":
