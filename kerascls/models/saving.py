@@ -32,7 +32,8 @@ from typing import Any
 
 def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
-    import kerascls.models.layers.fused_batchnorm  # noqa: F401
+    import kerascls.models.layers.fused_batchnorm
+    import kerascls.models.layers.tokens  # noqa: F401
 
 
 def load_model(path: str | os.PathLike, compile: bool = False) -> Any:
