@@ -173,3 +173,36 @@ def test_gradcam_runs(name, layer):
     heat = gradcam(model, _images(2, size), class_index=1)
     assert heat.shape == (2, size, size)
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), [("vit_tiny", {"depth": 2}), ("convnext_nano", {"depths": (1, 1, 1, 1)})]
+)
+def test_export_parity_tflite_and_onnx(name, kwargs, tmp_path):
+    # kerascls's own writers, runners and verification (kerascls.export.verify.compare)
+    from kerascls.export.onnx import export_onnx, quantize_onnx_int8
+    from kerascls.export.runners import load_runner
+    from kerascls.export.tflite import convert_tflite
+    from kerascls.export.verify import compare
+
+    model = create_model(name, 4, (32, 32, 3), **kwargs)
+    images = _images(16, seed=1)
+    reference = model.predict(images, verbose=0)
+    labels = reference.argmax(1)
+    files = {
+        "tflite_float32": (tmp_path / "model_float32.tflite", False),
+        "tflite_int8": (tmp_path / "model_int8.tflite", True),
+        "onnx_float32": (tmp_path / "model.onnx", False),
+        "onnx_int8": (tmp_path / "model_int8.onnx", True),
+    }
+    files["tflite_float32"][0].write_bytes(convert_tflite(model, "float32"))
+    files["tflite_int8"][0].write_bytes(convert_tflite(model, "int8", images))
+    export_onnx(model, files["onnx_float32"][0])
+    quantize_onnx_int8(files["onnx_float32"][0], files["onnx_int8"][0], images)
+    for key, (path, quantized) in files.items():
+        probabilities = load_runner(path).predict(images)
+        # random weights give flat probabilities: allow the INT8 files a wide accuracy drop
+        checks = compare(probabilities, reference, labels, quantized=quantized, max_drop=50.0)
+        assert checks["passed"], (name, key, checks)
+        if not quantized:
+            assert checks["max_abs_diff"] < 1e-4, (name, key, checks)

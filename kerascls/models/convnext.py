@@ -33,7 +33,7 @@ from typing import Any
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_dropout, check_min_size, is_int, resolve_small_input
 from kerascls.models.layers import classifier_head, image_input
-from kerascls.models.layers.tokens import LayerScale
+from kerascls.models.layers.tokens import LayerScale, gelu_tanh
 from kerascls.models.registry import BuildSpec, register_model
 
 LN_EPSILON = 1e-6
@@ -50,7 +50,7 @@ def _four(model: str, label: str, value: Any) -> tuple[int, int, int, int]:
 def _block(K: Any, x: Any, dim: int, prefix: str) -> Any:
     y = K.layers.DepthwiseConv2D(7, padding="same", name=f"{prefix}dwconv")(x)
     y = K.layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{prefix}norm")(y)
-    y = K.layers.Dense(4 * dim, activation="gelu", name=f"{prefix}pwconv1")(y)
+    y = K.layers.Dense(4 * dim, activation=gelu_tanh, name=f"{prefix}pwconv1")(y)
     y = K.layers.Dense(dim, name=f"{prefix}pwconv2")(y)
     y = LayerScale(LAYER_SCALE_INIT, name=f"{prefix}scale")(y)
     return K.layers.Add(name=f"{prefix}add")([x, y])

@@ -19,7 +19,8 @@ Choices, and why:
 - Position embeddings are a `PositionEmbedding` layer: weights stored for another grid
   are interpolated bicubically when loaded (`model.load_weights`), so a model trained at
   one size can be fine-tuned at another with the same patch size.
-- GELU is the exact (erf) one, as in the paper.
+- GELU is the tanh approximation (`layers.tokens.gelu_tanh`): the exact one does not
+  export to ONNX Runtime (Erfc).
 - No stochastic depth or dropout yet: from-scratch training on small data wants strong
   augmentation and AdamW (see the "vit" recipe in kerascls.train.presets).
 
@@ -40,7 +41,7 @@ from typing import Any
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_choice, check_dropout, is_int
 from kerascls.models.layers import classifier_head, image_input
-from kerascls.models.layers.tokens import ClassToken, PositionEmbedding
+from kerascls.models.layers.tokens import ClassToken, PositionEmbedding, gelu_tanh
 from kerascls.models.registry import BuildSpec, register_model
 
 _PATCH_CANDIDATES = (16, 8, 4, 2, 1)
@@ -73,7 +74,7 @@ def _block(K: Any, x: Any, *, dim: int, heads: int, mlp_dim: int, prefix: str) -
     y = K.layers.MultiHeadAttention(heads, dim // heads, name=f"{prefix}attn")(y, y)
     x = K.layers.Add(name=f"{prefix}add1")([x, y])
     y = K.layers.LayerNormalization(epsilon=LN_EPSILON, name=f"{prefix}norm2")(x)
-    y = K.layers.Dense(mlp_dim, activation="gelu", name=f"{prefix}mlp_fc1")(y)
+    y = K.layers.Dense(mlp_dim, activation=gelu_tanh, name=f"{prefix}mlp_fc1")(y)
     y = K.layers.Dense(dim, name=f"{prefix}mlp_fc2")(y)
     return K.layers.Add(name=f"{prefix}add2")([x, y])
 

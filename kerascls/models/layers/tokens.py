@@ -7,6 +7,10 @@
   the ViT paper do, instead of failing on the shape: see `load_own_variables`.
 - `LayerScale`: a learned per-channel scale, initialised small (ConvNeXt's 1e-6), that
   lets a deep residual stack start close to the identity.
+- `gelu_tanh`: GELU in its tanh approximation (as BERT and GPT-2), the activation of
+  the ViT and ConvNeXt MLPs. The exact GELU traces to TensorFlow's Erfc, which tf2onnx
+  writes but ONNX Runtime rejects (no Erfc operator); the tanh form exports everywhere
+  (TFLite float and INT8, ONNX) and differs from the exact one by < 1e-3.
 
 These are Keras 3 layers (registered as "kerascls>..."), so models that use them cannot
 be rebuilt with tf_keras (`supports_tf_keras=False`).
@@ -29,6 +33,17 @@ import numpy as np
 from keras import ops
 
 from kerascls.errors import ModelError
+
+
+@keras.saving.register_keras_serializable(package="kerascls")
+def gelu_tanh(x: Any) -> Any:
+    """GELU, tanh approximation: `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
+
+    Example:
+        >>> round(float(gelu_tanh(keras.ops.convert_to_tensor(1.0))), 4)
+        0.8412
+    """
+    return keras.activations.gelu(x, approximate=True)
 
 
 @keras.saving.register_keras_serializable(package="kerascls")
