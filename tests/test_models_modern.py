@@ -206,3 +206,19 @@ def test_export_parity_tflite_and_onnx(name, kwargs, tmp_path):
         assert checks["passed"], (name, key, checks)
         if not quantized:
             assert checks["max_abs_diff"] < 1e-4, (name, key, checks)
+
+
+@pytest.mark.parametrize(
+    ("preset", "model_kwargs"), [("vit", {"depth": 1}), ("convnext", TINY["convnext_tiny"])]
+)
+def test_presets_train_the_modern_models(preset, model_kwargs, tmp_path):
+    from kerascls.data import from_arrays
+    from kerascls.train import Recipe, fit
+
+    recipe = Recipe.preset(preset, model_kwargs=model_kwargs, epochs=1, batch_size=8,
+                           warmup_epochs=0.5, logdir=str(tmp_path))  # fmt: skip
+    assert (recipe.optimizer, recipe.schedule, recipe.weight_decay) == ("adamw", "cosine", 0.05)
+    images = _images(16).astype(np.uint8)
+    data = from_arrays(images, np.arange(16) % 2, class_names=["a", "b"])
+    run = fit(recipe, data=data, verbose=0)
+    assert run.path.exists()
