@@ -222,3 +222,50 @@ def test_presets_train_the_modern_models(preset, model_kwargs, tmp_path):
     data = from_arrays(images, np.arange(16) % 2, class_names=["a", "b"])
     run = fit(recipe, data=data, verbose=0)
     assert run.path.exists()
+
+
+@pytest.mark.parametrize("pool", ["avg", "token"])
+def test_attention_rollout_on_vit(pool):
+    from kerascls.viz import explain
+
+    model = create_model("vit_tiny", 4, (32, 32, 3), depth=2, pool=pool)
+    explanation = explain(model, _images(3), "attention_rollout", class_index=2)
+    assert explanation.method == "attention_rollout"
+    assert explanation.heatmaps.shape == (3, 32, 32)
+    assert np.isfinite(explanation.heatmaps).all()
+    assert explanation.heatmaps.min() >= 0 and explanation.heatmaps.max() <= 1
+    assert explanation.class_indices.tolist() == [2, 2, 2]
+
+
+def test_attention_rollout_follows_the_attention():
+    # Weights set so that every token attends to patch 0 (top-left) alone: the map peaks there.
+    from kerascls.viz.rollout import AttentionRollout
+
+    model = create_model("vit_tiny", 4, (32, 32, 3), depth=1)
+    attention = model.get_layer("block1_attn")
+    token0 = np.zeros(192, "float32")
+    token0[0] = 10.0  # a black image: every token is 0 but for its position embedding
+    position = np.zeros((1, 64, 192), "float32")
+    position[0, 0] = token0
+    model.get_layer("pos_embed").embedding.assign(position)
+    normed = (token0 - token0.mean()) / np.sqrt(token0.var() + 1e-6)  # block1_norm1's output
+    # keys = the normed tokens (0 except token 0); every query = 10 x token 0's key
+    eye = np.eye(192, dtype="float32").reshape(attention.key_dense.kernel.shape)
+    attention.key_dense.kernel.assign(eye)
+    attention.key_dense.bias.assign(np.zeros(attention.key_dense.bias.shape, "float32"))
+    attention.query_dense.kernel.assign(np.zeros(eye.shape, "float32"))
+    attention.query_dense.bias.assign(10.0 * normed.reshape(attention.query_dense.bias.shape))
+    heat = AttentionRollout(model)(np.zeros((1, 32, 32, 3), "float32")).heatmaps[0]
+    # patch 0 is pixels 0-3 square; bilinear upsampling of the 8x8 map blurs its edge
+    assert heat[:2, :2].min() > 0.9 and heat[8:, 8:].max() < 0.1
+
+
+def test_attention_rollout_needs_a_transformer():
+    from kerascls.errors import KerasclsError
+    from kerascls.viz import explain
+
+    model = create_model("convnext_nano", 4, (32, 32, 3), depths=(1, 1, 1, 1))
+    with pytest.raises(ModelError, match="no MultiHeadAttention"):
+        explain(model, _images(1), "attention_rollout")
+    with pytest.raises(KerasclsError, match="attention_rollout"):
+        explain(model, _images(1), "rollout")
