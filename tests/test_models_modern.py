@@ -269,3 +269,16 @@ def test_attention_rollout_needs_a_transformer():
         explain(model, _images(1), "attention_rollout")
     with pytest.raises(KerasclsError, match="attention_rollout"):
         explain(model, _images(1), "rollout")
+
+
+def test_adamw_does_not_decay_norms_biases_or_vit_embeddings():
+    from kerascls.train import Recipe
+    from kerascls.train.schedules import build_optimizer
+
+    model = create_model("vit_tiny", 3, (32, 32, 3), depth=1, pool="token")
+    optimizer = build_optimizer(Recipe.preset("vit"), steps_per_epoch=10)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.path for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert "cls_token/class_token" not in decayed and "pos_embed/position_embedding" not in decayed
+    assert "block1_norm1/gamma" not in decayed and "head_dense/bias" not in decayed
+    assert {"patch_embed/kernel", "block1_attn/query/kernel", "head_dense/kernel"} <= decayed

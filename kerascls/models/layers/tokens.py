@@ -12,6 +12,9 @@
   writes but ONNX Runtime rejects (no Erfc operator); the tanh form exports everywhere
   (TFLite float and INT8, ONNX) and differs from the exact one by < 1e-3.
 
+The class token and position embeddings are named "class_token" and
+"position_embedding": kerascls's optimizers keep weight decay off them, as DeiT does.
+
 These are Keras 3 layers (registered as "kerascls>..."), so models that use them cannot
 be rebuilt with tf_keras (`supports_tf_keras=False`).
 
@@ -52,7 +55,7 @@ class ClassToken(keras.layers.Layer):
 
     def build(self, input_shape: Any) -> None:
         shape = (1, 1, input_shape[-1])
-        self.token = self.add_weight(shape=shape, initializer="zeros", name="token")
+        self.token = self.add_weight(shape=shape, initializer="zeros", name="class_token")
 
     def call(self, inputs: Any) -> Any:
         token = ops.cast(ops.tile(self.token, [ops.shape(inputs)[0], 1, 1]), inputs.dtype)
@@ -112,7 +115,7 @@ class PositionEmbedding(keras.layers.Layer):
         self.embedding = self.add_weight(
             shape=(1, length, input_shape[-1]),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-            name="embedding",
+            name="position_embedding",
         )
 
     def call(self, inputs: Any) -> Any:
