@@ -282,3 +282,26 @@ def test_adamw_does_not_decay_norms_biases_or_vit_embeddings():
     assert "cls_token/class_token" not in decayed and "pos_embed/position_embedding" not in decayed
     assert "block1_norm1/gamma" not in decayed and "head_dense/bias" not in decayed
     assert {"patch_embed/kernel", "block1_attn/query/kernel", "head_dense/kernel"} <= decayed
+
+
+@pytest.mark.slow  # ~10 s: trains a small ViT for 6 epochs
+def test_attention_rollout_finds_the_quadrant_of_a_trained_vit():
+    # test_viz's quadrant images: class k's coloured square lies in quadrant k. Measured
+    # (2026-12-04, seeds 0 and 1): rollout puts 0.54 and 0.48 of its heat in the right
+    # quadrant (chance: 0.25); Grad-CAM on "patch_grid" only 0.25 and 0.24, since after
+    # attention every token carries the colour, so it is not asserted here.
+    from test_viz import SIZE, quadrant_images, quadrant_share
+
+    from kerascls.viz import explain
+
+    images, labels = quadrant_images(512, 0)
+    test_images, test_labels = quadrant_images(64, 1)
+    keras.utils.set_random_seed(0)
+    model = create_model("vit_tiny", 4, (SIZE, SIZE, 3), dim=64, heads=2, mlp_dim=128, depth=2)
+    model.compile(
+        keras.optimizers.AdamW(2e-3, weight_decay=0.01), "sparse_categorical_crossentropy"
+    )
+    model.fit(images.astype("float32"), labels, batch_size=32, epochs=6, verbose=0)
+    explanation = explain(model, test_images.astype("float32"), "attention_rollout")
+    assert (explanation.class_indices == test_labels).mean() >= 0.9
+    assert quadrant_share(explanation.heatmaps, test_labels).mean() > 0.4
