@@ -305,3 +305,12 @@ def test_attention_rollout_finds_the_quadrant_of_a_trained_vit():
     explanation = explain(model, test_images.astype("float32"), "attention_rollout")
     assert (explanation.class_indices == test_labels).mean() >= 0.9
     assert quadrant_share(explanation.heatmaps, test_labels).mean() > 0.4
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_qat_and_pruning_refuse_them_clearly(name):
+    # tensorflow-model-optimization needs a tf_keras twin; these models have none
+    from kerascls.optimize.twin import ModelRecipe
+
+    with pytest.raises(ModelError, match=r"cannot be rebuilt with tf_keras.*Keras 3-only.*distill"):
+        ModelRecipe(name, 10, (32, 32, 3)).build("tf_keras")
