@@ -19,11 +19,14 @@ Example:
 from kerascls.models import (  # importing registers the models
     airbench,
     cnn,
+    convnext,
+    efficientnet,
     lenet,
     mobilenetv3,
     resnet,
     resnet_cifar,
     transfer,
+    vit,
 )
 from kerascls.models.introspect import conv_layer_names, find_last_conv_layer, get_layer_by_path
 from kerascls.models.registry import (
@@ -44,7 +47,9 @@ __all__ = [
     "as_float32",
     "cnn",
     "conv_layer_names",
+    "convnext",
     "create_model",
+    "efficientnet",
     "find_last_conv_layer",
     "get_layer_by_path",
     "get_model_info",
@@ -58,4 +63,5 @@ __all__ = [
     "resnet_cifar",
     "transfer",
     "unfreeze_top_layers",
+    "vit",
 ]

@@ -176,7 +176,7 @@ def list_models() -> list[str]:
     Example:
         >>> from kerascls.models import list_models
         >>> list_models()[:3]
-        ['airbench', 'cnn', 'lenet5']
+        ['airbench', 'cnn', 'convnext_nano']
     """
     return sorted(_REGISTRY)
 

@@ -12,7 +12,9 @@ graph that every runtime supports, and the figures match the exported files.
 
 Run folders hold portable files instead (`portable_model`): best.keras and last.keras
 name stock Keras layers only and carry no optimizer, so a colleague without kerascls
-loads them with plain `keras.saving.load_model(path)`.
+loads them with plain `keras.saving.load_model(path)`. Not so for the ViT and ConvNeXt
+models: their position embeddings, class token, LayerScale and tanh GELU
+(`layers.tokens`) have no stock Keras layer, so their files need kerascls's `load_model`.
 
 Example:
     >>> import tempfile
@@ -32,7 +34,8 @@ from typing import Any
 
 def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
-    import kerascls.models.layers.fused_batchnorm  # noqa: F401
+    import kerascls.models.layers.fused_batchnorm
+    import kerascls.models.layers.tokens  # noqa: F401
 
 
 def load_model(path: str | os.PathLike, compile: bool = False) -> Any:

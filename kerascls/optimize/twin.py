@@ -63,7 +63,8 @@ class ModelRecipe:
         if backend == "tf_keras" and not get_model_info(self.name).supports_tf_keras:
             raise ModelError(
                 f"model {self.name!r} cannot be rebuilt with tf_keras (a keras.applications "
-                "backbone), so tensorflow-model-optimization cannot quantize or prune it; "
+                "backbone or Keras 3-only layers), so tensorflow-model-optimization cannot "
+                "quantize or prune it; "
                 "distill it into a registry model instead (kerascls-optimize --distill RUN)"
             )
         return create_model(

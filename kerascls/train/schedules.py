@@ -215,7 +215,8 @@ class BiasScaledSGD(keras.optimizers.SGD):
 def build_optimizer(
     recipe: Recipe, steps_per_epoch: int, total_steps=None
 ) -> keras.optimizers.Optimizer:
-    """The optimizer of the recipe, with weight decay kept off BatchNorm and biases.
+    """The optimizer of the recipe, with weight decay kept off normalization layers, biases
+    and ViT class tokens and position embeddings.
 
     Decoupled weight decay on BatchNorm's gamma/beta only shrinks the scale that the next
     convolution undoes, and hurts accuracy; biases are excluded by convention. With
@@ -246,5 +247,8 @@ def build_optimizer(
     else:
         optimizer = keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay, **clip)
     if decay:
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        # ViTs' class token and position embeddings are not decayed either (DeiT, timm)
+        optimizer.exclude_from_weight_decay(
+            var_names=["gamma", "beta", "bias", "class_token", "position_embedding"]
+        )
     return optimizer

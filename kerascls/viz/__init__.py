@@ -44,6 +44,7 @@ _LAZY = {
     "GradCAM": "kerascls.viz.cam",
     "Saliency": "kerascls.viz.pixel_attribution",
     "Occlusion": "kerascls.viz.pixel_attribution",
+    "AttentionRollout": "kerascls.viz.rollout",
     "METHODS": "kerascls.viz.explainers",
     "explain": "kerascls.viz.explainers",
     "make_explainer": "kerascls.viz.explainers",

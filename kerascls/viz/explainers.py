@@ -26,9 +26,12 @@ from kerascls.errors import KerasclsError
 from kerascls.viz.cam import GradCAM
 from kerascls.viz.explanation import Explanation
 from kerascls.viz.pixel_attribution import Occlusion, Saliency
+from kerascls.viz.rollout import AttentionRollout
 
 METHODS = ("gradcam", "gradcam++", "saliency", "occlusion")
-Explainer = GradCAM | Saliency | Occlusion
+# Methods for Vision Transformers only (kept out of METHODS, which every model supports).
+TRANSFORMER_METHODS = ("attention_rollout",)
+Explainer = GradCAM | Saliency | Occlusion | AttentionRollout
 
 
 def make_explainer(
@@ -38,11 +41,11 @@ def make_explainer(
 
     Args:
         model: a Keras 3 classifier taking raw 0-255 RGB pixels.
-        method: one of METHODS.
+        method: one of METHODS, or "attention_rollout" for ViTs (TRANSFORMER_METHODS).
         layer: the layer Grad-CAM/Grad-CAM++ explain (default: the last conv layer);
             not accepted by the other methods.
         **options: passed to the explainer: `percentile` (saliency), `patch`, `stride`,
-            `batch_size` (occlusion).
+            `batch_size` (occlusion), `residual` (attention_rollout).
 
     Raises:
         KerasclsError: an unknown method, or a layer given to a method that takes none.
@@ -55,8 +58,9 @@ def make_explainer(
         >>> explainer(np.zeros((16, 16, 3))).method
         'occlusion'
     """
-    if method not in METHODS:
-        raise KerasclsError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS + TRANSFORMER_METHODS:
+        choices = ", ".join(METHODS + TRANSFORMER_METHODS)
+        raise KerasclsError(f"unknown method {method!r}; choose one of {choices}")
     if method in ("gradcam", "gradcam++"):
         return GradCAM(model, layer=layer, plus_plus=method == "gradcam++", **options)
     if layer is not None:
@@ -64,6 +68,8 @@ def make_explainer(
             f"method {method!r} looks at the input pixels and takes no layer; "
             "a layer is for gradcam and gradcam++"
         )
+    if method == "attention_rollout":
+        return AttentionRollout(model, **options)
     return Saliency(model, **options) if method == "saliency" else Occlusion(model, **options)
 
 
