@@ -31,9 +31,9 @@ Layers, from the bottom; a module imports only from its own package and the laye
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any
+
+from kerascls.lazy import lazy_getattr
 
 # TensorFlow's pip wheel turns its oneDNN kernels on only for CPUs with AVX512_VNNI,
 # AVX512_BF16 or AMX; on AVX2 CPUs they stay off, and ResNet-20 trains at about half speed
@@ -62,10 +62,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kerascls' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("kerascls", _LAZY, globals())

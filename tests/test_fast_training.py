@@ -148,6 +148,27 @@ def test_a_time_budget_ends_the_run_on_time_annealed(tmp_path):
     assert elapsed < budget * 4, f"{elapsed:.0f} s for a {budget:.0f} s budget"
 
 
+def test_a_budget_spent_at_an_epochs_end_takes_no_extra_step():
+    # An extra step after the last full epoch would be a one-step epoch: a pipeline
+    # refill, a validation pass and checkpoints past the deadline, and a junk speed row.
+    from kerascls.train.budget import TimeBudget
+
+    total = keras.Variable(1000, dtype="int64", trainable=False)
+    budget = TimeBudget(time.perf_counter() + 1000, total, steps_per_epoch=10, measure_steps=2)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False  # as fit sets it
+    budget.set_model(model)
+    budget.on_epoch_begin(0)
+    for batch in range(10):
+        budget.on_train_batch_begin(batch)
+        budget.on_train_batch_end(batch)
+    assert not model.stop_training and int(keras.ops.convert_to_numpy(total)) > 10
+    budget.deadline = time.perf_counter()  # the budget is spent
+    budget.on_epoch_end(0)
+    assert int(keras.ops.convert_to_numpy(total)) == 10
+    assert model.stop_training
+
+
 def test_a_bf16_run_trains_and_its_models_load_as_float32(tmp_path):
     data = colour_dataset(n_per_class=40, size=16)
     run = fit(tiny_fast_recipe(tmp_path, mixed_precision=True), data=data, verbose=0)

@@ -64,3 +64,18 @@ def test_bf16_support_is_read_from_the_cpu_flags(tmp_path):
     assert cpu_has_bf16(str(with_bf16)) is True
     assert cpu_has_bf16(str(without)) is False
     assert cpu_has_bf16(str(tmp_path / "missing")) is None
+
+
+@pytest.mark.parametrize("schedule_name", ["cosine", "onecycle", "triangle"])
+def test_every_schedule_follows_a_time_budgets_length(schedule_name):
+    # A budgeted run plans its length after a few steps; a schedule that froze the first
+    # guess would end the run with the learning rate still high.
+    recipe = Recipe(schedule=schedule_name, lr=0.1, epochs=100, warmup_epochs=5)
+    total = keras.Variable(100 * 10, dtype="int64", trainable=False)
+    schedule = learning_rate(recipe, steps_per_epoch=10, total_steps=total)
+    total.assign(40)
+    lr = values(schedule, range(41))
+    assert lr.max() == pytest.approx(0.1, rel=1e-3), "reaches its peak within the new length"
+    assert lr[-1] < 0.01 * 0.1 + 1e-9 or schedule_name == "triangle"
+    assert lr[-1] <= 0.07 * 0.1 + 1e-6, "annealed at the re-planned last step"
+    assert int(np.argmax(lr)) <= 40 * 0.25 + 1, "warm-up keeps its share of the run"

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import COLOUR_CLASSES, write_colour_folder
+from helpers import COLOUR_CLASSES, copy_run
 from PIL import Image
 
 from kerascls.cli.serve import main as serve_main
@@ -37,7 +37,6 @@ from kerascls.export.runners import load_runner
 from kerascls.serve import ServedModel, ServeSettings, best_export, create_app
 from kerascls.serve.metrics import ServeMetrics, exported_names
 from kerascls.serve.variants import Router
-from kerascls.train import Recipe, fit
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "monitoring" / "grafana-dashboard.json"
@@ -47,26 +46,9 @@ DASHBOARD = REPO / "monitoring" / "grafana-dashboard.json"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    data = write_colour_folder(root / "colours", per_class=24)
-    recipe = Recipe(
-        data_dir=str(data),
-        validation_size=0.25,
-        batch_size=16,
-        augment="none",
-        model="cnn",
-        model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
-        epochs=3,
-        optimizer="adam",
-        lr=0.01,
-        schedule="constant",
-        weight_decay=0.0,
-        label_smoothing=0.0,
-        logdir=str(root / "logs"),
-        run_name="colours",
-    )
-    run = fit(recipe, verbose=0)
+def run(tiny_run, tmp_path_factory):
+    # a copy of the session's tiny run (a CNN on the colour folder): the exports go into it
+    run = copy_run(tiny_run, tmp_path_factory.mktemp("serve"))
     plan = [
         ("tflite", "int8"),
         ("tflite", "float32"),

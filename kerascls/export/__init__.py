@@ -22,10 +22,8 @@ Example (a tiny run, trained for one epoch on random images, exported at float32
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from kerascls.export.formats import FORMATS, ExportFormat
+from kerascls.lazy import lazy_getattr
 
 # public name -> module that defines it, imported on first use: the exporter pulls in numpy
 # and the data layer, which `kerascls-export --help` (it reads only FORMATS) does not need.
@@ -39,10 +37,4 @@ _LAZY = {
 __all__ = ["FORMATS", "ExportFormat", "ExportOptions", "Manifest", "export_model", "plan_exports"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kerascls.export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("kerascls.export", _LAZY, globals())

@@ -17,8 +17,7 @@ an untrained tiny CNN and random images; pass a run folder instead for a trained
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerascls.lazy import lazy_getattr
 
 # public name -> module that defines it (imported on first use: no TensorFlow at import)
 _LAZY = {
@@ -41,10 +40,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kerascls.optimize' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("kerascls.optimize", _LAZY, globals())

@@ -108,6 +108,8 @@ class TimeBudget(keras.callbacks.Callback):
         )
         if self.step < self.planned_steps:
             self.plan()
+        if self.step >= self.planned_steps:  # no time for another step: end on this epoch
+            self.model.stop_training = True
 
     @property
     def planned_steps(self) -> int:
@@ -128,7 +130,10 @@ class TimeBudget(keras.callbacks.Callback):
         left = self.deadline - time.perf_counter() - reserve
         per_step_all_in = per_step + validation / self.steps_per_epoch
         more = max(int(left / per_step_all_in), 0)
-        total = max(self.step + more, self.step + 1)
+        # Mid-epoch the run takes at least one more step; at an epoch's end none is owed
+        # (one more step there would be a whole epoch's pipeline refill and checkpoints).
+        at_epoch_end = self.step % self.steps_per_epoch == 0
+        total = self.step + more if at_epoch_end else max(self.step + more, self.step + 1)
         self.total_steps.assign(total)
         if self.on_plan is not None:
             self.on_plan(total)

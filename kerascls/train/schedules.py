@@ -20,41 +20,60 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         peak_lr: the learning rate at the end of the warm-up.
-        total_steps: steps of the whole run.
+        total_steps: steps of the whole run: an int, or a `keras.Variable` that a
+            time-budgeted run sets once it has measured its speed (`kerascls.train.budget`).
         warmup_steps: steps of the linear warm-up.
         final_lr: the learning rate at the last step.
+        warmup_fraction: if given, the warm-up is this fraction of `total_steps` instead,
+            so that it follows a budget's length (5 warm-up epochs of a 100-epoch recipe
+            must not fill a whole 5-minute budget).
 
     Example:
         >>> schedule = WarmupCosine(0.1, total_steps=100, warmup_steps=10)
         >>> round(float(schedule(10)), 4), round(float(schedule(100)), 4)
         (0.1, 0.0)
+        >>> total = keras.Variable(1000, dtype="int64", trainable=False)
+        >>> budgeted = WarmupCosine(0.1, total_steps=total, warmup_fraction=0.05)
+        >>> _ = total.assign(100)  # the budget re-plans: warm-up and decay follow
+        >>> round(float(budgeted(5)), 4), round(float(budgeted(100)), 4)
+        (0.1, 0.0)
     """
 
     def __init__(
-        self, peak_lr: float, total_steps: int, warmup_steps: int = 0, final_lr: float = 0.0
+        self,
+        peak_lr: float,
+        total_steps,
+        warmup_steps: int = 0,
+        final_lr: float = 0.0,
+        warmup_fraction: float | None = None,
     ):
         self.peak_lr = float(peak_lr)
-        self.total_steps = int(total_steps)
+        self.total_steps = total_steps
         self.warmup_steps = int(warmup_steps)
         self.final_lr = float(final_lr)
+        self.warmup_fraction = None if warmup_fraction is None else float(warmup_fraction)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        warmup = max(self.warmup_steps, 1)
-        warm_lr = self.peak_lr * step / warmup
-        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
-        progress = ops.clip(progress, 0.0, 1.0)
+        total = ops.maximum(ops.cast(self.total_steps, "float32"), 1.0)
+        if self.warmup_fraction is None:
+            warmup = ops.cast(self.warmup_steps, "float32")
+        else:
+            warmup = ops.floor(self.warmup_fraction * total)
+        warm_lr = self.peak_lr * step / ops.maximum(warmup, 1.0)
+        progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
         cosine = self.final_lr + 0.5 * (self.peak_lr - self.final_lr) * (
             1.0 + ops.cos(math.pi * progress)
         )
-        return ops.where(step < self.warmup_steps, warm_lr, cosine)
+        return ops.where(step < warmup, warm_lr, cosine)
 
     def get_config(self) -> dict:
         return {
             "peak_lr": self.peak_lr,
-            "total_steps": self.total_steps,
+            "total_steps": int(ops.convert_to_numpy(self.total_steps)),
             "warmup_steps": self.warmup_steps,
             "final_lr": self.final_lr,
+            "warmup_fraction": self.warmup_fraction,
         }
 
 
@@ -72,21 +91,22 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(
         self,
         peak_lr: float,
-        total_steps: int,
+        total_steps,
         pct_start: float = 0.25,
         initial_div: float = 25.0,
         final_div: float = 1e4,
     ):
         self.peak_lr = float(peak_lr)
-        self.total_steps = int(total_steps)
+        self.total_steps = total_steps  # an int, or a time budget's keras.Variable
         self.pct_start = float(pct_start)
         self.initial_div = float(initial_div)
         self.final_div = float(final_div)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        up_steps = max(self.pct_start * self.total_steps, 1.0)
-        down_steps = max(self.total_steps - up_steps, 1.0)
+        total = ops.maximum(ops.cast(self.total_steps, "float32"), 1.0)
+        up_steps = ops.maximum(self.pct_start * total, 1.0)
+        down_steps = ops.maximum(total - up_steps, 1.0)
         start, end = self.peak_lr / self.initial_div, self.peak_lr / self.final_div
         rising = start + (self.peak_lr - start) * step / up_steps
         falling = self.peak_lr + (end - self.peak_lr) * ops.clip(
@@ -97,7 +117,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict:
         return {
             "peak_lr": self.peak_lr,
-            "total_steps": self.total_steps,
+            "total_steps": int(ops.convert_to_numpy(self.total_steps)),
             "pct_start": self.pct_start,
             "initial_div": self.initial_div,
             "final_div": self.final_div,
@@ -170,6 +190,10 @@ def learning_rate(
         values = [recipe.lr * recipe.step_gamma**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     if recipe.schedule == "cosine":
+        if isinstance(total, keras.Variable):  # a time budget: the warm-up keeps its share
+            return WarmupCosine(
+                recipe.lr, total_steps=total, warmup_fraction=recipe.warmup_fraction()
+            )
         warmup = int(recipe.warmup_epochs * steps_per_epoch)
         return WarmupCosine(recipe.lr, total_steps=total, warmup_steps=warmup)
     if recipe.schedule == "triangle":
