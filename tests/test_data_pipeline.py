@@ -143,6 +143,39 @@ def test_training_pipeline_is_seeded_and_reshuffles_each_epoch():
     assert not np.allclose(first[0], other[0])
 
 
+def test_alternating_flips_show_each_image_both_ways_every_two_epochs():
+    # 20 images, batch 8: 3 batches an epoch (the last partial), repeated by the pipeline
+    x = images(20)
+    ds = from_arrays(x, np.arange(20) % 2, validation_size=0)
+    augment = {"horizontal_flip": True, "alternating_flip": True}
+    pipeline = make_pipeline(ds, 8, training=True, augment=augment, seed=3, repeat=True)
+    batches = [b[0].numpy() for b in pipeline.take(3 * 4)]  # four epochs
+    flipped = np.zeros((4, 20), dtype=int)  # epoch, image: 1 mirrored, 0 as stored
+    for i, batch in enumerate(batches):
+        for image in batch:
+            same = [k for k in range(20) if np.array_equal(image, x[k])]
+            mirrored = [k for k in range(20) if np.array_equal(image, x[k][:, ::-1])]
+            assert len(same) + len(mirrored) == 1, "every output is one image, whole"
+            flipped[i // 3, (same or mirrored)[0]] += 1 if mirrored else 0
+    np.testing.assert_array_equal(flipped[0] + flipped[1], np.ones(20))  # both ways
+    np.testing.assert_array_equal(flipped[0], flipped[2])  # and again
+    np.testing.assert_array_equal(flipped[1], flipped[3])
+    assert 0 < flipped[0].sum() < 20, "the first epoch's coin is per image"
+    # Random flips (without the epoch) would leave some image unmirrored in two epochs:
+    random_flips = make_pipeline(ds, 8, training=True, augment=augment, seed=3)
+    assert len(list(random_flips)) == 3  # not repeating: one epoch, flips stay random
+
+
+def test_alternating_flip_needs_horizontal_flip():
+    with pytest.raises(ValueError, match="alternating_flip"):
+        make_pipeline(
+            from_arrays(images(8), np.arange(8) % 2, validation_size=0),
+            4,
+            training=True,
+            augment={"alternating_flip": True},
+        )
+
+
 def test_one_hot_labels():
     ds = from_arrays(images(12), np.arange(12) % 3, validation_size=0)
     _, labels, _ = collect(make_pipeline(ds.train, 5, training=False, one_hot=True))

@@ -39,6 +39,11 @@ class AugmentConfig:
         zoom_range: z for [1 - z, 1 + z], or a (low, high) pair; width and height factors
             are drawn independently. As in IDG, a factor > 1 zooms out (content shrinks).
         horizontal_flip: mirror left-right with probability 0.5.
+        alternating_flip: with horizontal_flip, airbench's alternating flips instead: each
+            image is mirrored on every other epoch, from a fixed per-image coin (the parity
+            of its pixel sum), so that two epochs in a row see both orientations of every
+            image. Needs the epoch: only a repeating pipeline (`make_pipeline(...,
+            repeat=True)`, as `fit` builds) has it; elsewhere flips stay random.
         vertical_flip: mirror top-bottom with probability 0.5.
         brightness_range: (low, high): multiply pixels by a uniform factor from it
             (IDG's multiplicative meaning, not Keras' additive RandomBrightness).
@@ -83,6 +88,7 @@ class AugmentConfig:
     shear_range: float = 0.0
     zoom_range: float | tuple[float, float] = 0.0
     horizontal_flip: bool = False
+    alternating_flip: bool = False
     vertical_flip: bool = False
     brightness_range: tuple[float, float] | None = None
     channel_shift_range: float = 0.0
@@ -112,6 +118,8 @@ class AugmentConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.alternating_flip and not self.horizontal_flip:
+            raise ValueError("alternating_flip=True needs horizontal_flip=True")
         if self.crop_fill not in ("constant", "reflect"):
             raise ValueError(f"crop_fill={self.crop_fill!r} must be 'constant' or 'reflect'")
         if self.fill_mode not in FILL_MODES:

@@ -143,6 +143,22 @@ def idg_affine_transforms(
     )
 
 
+def _alternating_flip_mask(images: tf.Tensor, epoch: Any) -> tf.Tensor:
+    """[n] bools: mirror image i in this epoch? airbench's alternating flips: a fixed coin
+    per image, inverted every epoch. The coin is the parity of the image's pixel sum (exact
+    in float32 for 0-255 integers up to 2^24 / 255 pixels), so no index has to travel with
+    the image through the cache and the shuffle.
+
+    Example:
+        >>> images = tf.constant([[[[1.0, 0.0, 0.0]]], [[[2.0, 0.0, 0.0]]]])
+        >>> [_alternating_flip_mask(images, e).numpy().tolist() for e in (0, 1)]
+        [[True, False], [False, True]]
+    """
+    coin = tf.math.floormod(tf.reduce_sum(images, axis=[1, 2, 3]), 2.0)
+    parity = tf.cast(tf.math.floormod(tf.cast(epoch, tf.int64), 2), tf.float32)
+    return tf.not_equal(coin, parity)
+
+
 class Augmenter:
     """Applies an `AugmentConfig` to batches: `(images, labels, seed) -> (images, labels)`.
 
@@ -193,8 +209,15 @@ class Augmenter:
             self._mixers.append(_seeded(keras.layers.CutMix(factor=(alpha, alpha))))
 
     def __call__(
-        self, images: Any, labels: Any, seed: int | tf.Tensor = 0, training: bool = True
+        self,
+        images: Any,
+        labels: Any,
+        seed: int | tf.Tensor = 0,
+        training: bool = True,
+        epoch: int | tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Augment one batch; `epoch` (the pipeline's epoch number) drives alternating
+        flips, which fall back to random ones without it."""
         images = tf.cast(images, tf.float32)
         labels = tf.convert_to_tensor(labels)
         if not training or self.config.is_identity:
@@ -206,6 +229,10 @@ class Augmenter:
             )
         seed = as_seed(seed)
         c = self.config
+        alternate = c.alternating_flip and epoch is not None
+        if alternate:
+            # the coin is read before any transform changes the pixels
+            flip = _alternating_flip_mask(images, epoch)
         if c.crop_padding:
             images = self._pad_and_crop(images, _stream(seed, _CROP))
         if c.has_affine:
@@ -215,7 +242,10 @@ class Augmenter:
             images = images + _uniform(
                 [tf.shape(images)[0], 1, 1, 3], _stream(seed, _CHANNEL), -r, r
             )
-        images = self._layer(_HFLIP, images, seed)
+        if alternate:
+            images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+        else:
+            images = self._layer(_HFLIP, images, seed)
         images = self._layer(_VFLIP, images, seed)
         if c.brightness_range is not None:
             low, high = c.brightness_range

@@ -45,6 +45,7 @@ def make_pipeline(
     one_hot: bool = False,
     oversample: bool = False,
     cache: bool | str | os.PathLike[str] = True,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
     """Build the tf.data pipeline of (images, labels) batches for one split.
 
@@ -63,6 +64,8 @@ def make_pipeline(
             a seeded rejection sampler over the cached examples.
         cache: True: cache decoded images in memory; a file path: cache there (for data
             larger than memory; delete the files when the data change); False: no cache.
+        repeat: repeat the epochs without end (as `fit` trains, with steps_per_epoch);
+            each batch then knows its epoch, which alternating flips need.
 
     Returns:
         A `tf.data.Dataset` of (float32 images (n, h, w, 3) in 0-255, labels).
@@ -103,12 +106,20 @@ def make_pipeline(
         return tf.cast(images, tf.float32), labels
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    if repeat:
+        ds = ds.repeat()
     if training and not config.is_identity:
         augmenter = Augmenter(config)
         # One fresh seed per batch, a new sequence each epoch, reproducible for a seed.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, batch_seed: augmenter(batch[0], batch[1], batch_seed),
+        # The epoch of each batch: batches are counted across the repeated epochs (each
+        # one len(split) examples, oversampled or not).
+        batches_per_epoch = max(-(-len(split) // batch_size), 1)
+        epochs = tf.data.Dataset.counter().map(lambda i: i // batches_per_epoch)
+        ds = tf.data.Dataset.zip(ds, seeds, epochs).map(
+            lambda batch, batch_seed, epoch: augmenter(
+                batch[0], batch[1], batch_seed, epoch=epoch if repeat else None
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)

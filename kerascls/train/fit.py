@@ -126,6 +126,8 @@ def _pipelines(recipe: Recipe, data) -> tuple[Any, Any]:
         seed=recipe.seed,
         one_hot=True,
         oversample=recipe.oversample,
+        # repeated here, not by Keras: each batch then knows its epoch (alternating flips)
+        repeat=True,
     )
     validation = make_pipeline(
         data.validation,
@@ -283,9 +285,9 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             attach_run(callbacks or [], write_dir, val_ds, list(data.class_names))
             fit_started = time.perf_counter()
             history = model.fit(
-                # repeat + steps_per_epoch: the pipeline's length is unknown to Keras (it
-                # may drop an undecodable file); this keeps every epoch exactly `steps` long.
-                train_ds.repeat(),
+                # a repeating pipeline + steps_per_epoch: the pipeline's length is unknown to
+                # Keras (it may drop an undecodable file); this keeps every epoch `steps` long.
+                train_ds,
                 steps_per_epoch=steps,
                 validation_data=val_ds,
                 # known length: Keras otherwise warns "ran out of data" after validation
