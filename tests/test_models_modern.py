@@ -314,3 +314,30 @@ def test_qat_and_pruning_refuse_them_clearly(name):
 
     with pytest.raises(ModelError, match=r"cannot be rebuilt with tf_keras.*Keras 3-only.*distill"):
         ModelRecipe(name, 10, (32, 32, 3)).build("tf_keras")
+
+
+def test_distillation_works_on_them_where_qat_cannot():
+    # The way round the tf_keras refusal above: a ViT teacher taught to a ConvNeXt student.
+    from helpers import colour_dataset
+
+    from kerascls.optimize import distill
+
+    data = colour_dataset(n_per_class=24, size=16)
+    keras.utils.set_random_seed(0)
+    teacher = create_model("vit_tiny", 3, (16, 16, 3), dim=64, heads=2, mlp_dim=128, depth=2)
+    teacher.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
+    teacher.fit(data.train.images.astype("float32"), data.train.labels, epochs=8, verbose=0)
+    student_kwargs = {"depths": (1, 1, 1, 1), "dims": (8, 16, 24, 32)}
+    result = distill(
+        teacher,
+        student="convnext_nano",
+        student_kwargs=student_kwargs,
+        epochs=6,
+        lr=3e-3,
+        batch_size=16,
+        data=data,
+    )
+    assert result.metrics["student_params"] < result.metrics["teacher_params"]
+    images = data.validation.images.astype("float32")
+    student = np.asarray(result.student(images)).argmax(1)
+    assert (student == data.validation.labels).mean() >= 0.8, "the student learned the colours"
