@@ -338,3 +338,21 @@ def test_a_run_killed_during_its_final_evaluation_resumes_to_the_evaluation(
     assert resumed.info["status"] == "finished" and resumed.info["epochs_completed"] == 2
     assert resumed.info["metrics"]["validation"]["accuracy"] > 0.5
     assert (run.path / "report.json").is_file()
+
+
+def test_a_partial_last_epoch_reports_the_speed_of_the_steps_it_ran():
+    # A time budget stops its last epoch part-way: 3 of 10 steps of 32 images in 0.3 s is
+    # 320 images/s, not the whole epoch's 320 images over 0.3 s.
+    from kerascls.train.callbacks import EpochStats
+
+    stats = EpochStats(images_per_epoch=320, steps_per_epoch=10)
+    stats.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    stats.model.compile(optimizer="sgd", loss="mse")
+    stats.on_epoch_begin(0)
+    for batch in range(3):
+        stats.on_train_batch_end(batch)
+    stats._start -= 0.3  # as if 0.3 s had passed
+    logs: dict = {}
+    stats.on_epoch_end(0, logs)
+    assert logs["images_per_second"] == pytest.approx(96 / logs["epoch_seconds"], rel=1e-6)
+    assert 300 < logs["images_per_second"] < 330

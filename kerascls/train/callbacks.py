@@ -78,14 +78,23 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 class EpochStats(keras.callbacks.Callback):
     """Adds `learning_rate`, `epoch_seconds` and `images_per_second` to the epoch's logs, so
-    history.csv and TensorBoard record them."""
+    history.csv and TensorBoard record them.
 
-    def __init__(self, images_per_epoch: int):
+    The images are counted by the steps the epoch really ran: a time budget stops its last
+    epoch part-way, and a whole epoch's images over that part's seconds would overstate
+    the speed.
+    """
+
+    def __init__(self, images_per_epoch: int, steps_per_epoch: int = 1):
         super().__init__()
-        self.images_per_epoch = images_per_epoch
+        self.images_per_step = images_per_epoch / max(int(steps_per_epoch), 1)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._steps += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         seconds = time.perf_counter() - self._start
@@ -94,7 +103,7 @@ class EpochStats(keras.callbacks.Callback):
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
             logs["epoch_seconds"] = seconds
-            logs["images_per_second"] = self.images_per_epoch / seconds
+            logs["images_per_second"] = self._steps * self.images_per_step / seconds
 
 
 def build_callbacks(
@@ -102,6 +111,7 @@ def build_callbacks(
     run_dir: Path,
     images_per_epoch: int,
     initial_best: float | None = None,
+    steps_per_epoch: int = 1,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
     the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
@@ -111,7 +121,7 @@ def build_callbacks(
     """
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
-        EpochStats(images_per_epoch),
+        EpochStats(images_per_epoch, steps_per_epoch),
     ]
     if recipe.reduce_lr_patience > 0:
         callbacks.append(

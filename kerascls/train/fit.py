@@ -299,6 +299,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                     recipe,
                     write_dir,
                     images_per_epoch=steps * recipe.batch_size,
+                    steps_per_epoch=steps,
                     # from the run folder on every worker: with a different "best" a
                     # non-chief would save (and read the variables collectively) on
                     # epochs the chief does not, and the cluster would hang
