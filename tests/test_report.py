@@ -141,6 +141,27 @@ def test_comparison_lists_the_recipe_difference(tiny_run, tmp_path):
     assert "label_smoothing" in text and "0.2" in text
     assert "batch_size" not in text  # the same in both
     assert not (first.path / "report.html").exists()
+    # both copies trained on the colour folder: the page says they saw the same data
+    combined = first.info["dataset"]["fingerprint"]["combined"]
+    assert combined[:12] in text
+    assert any("saw the same data" in n for n in page.notes), page.notes
+
+
+def test_comparison_says_when_runs_saw_different_data(tiny_run, tmp_path):
+    first = copy_run(tiny_run, tmp_path / "a")
+    second = copy_run(tiny_run, tmp_path / "b")
+    third = copy_run(tiny_run, tmp_path / "c")
+    dataset = json.loads(json.dumps(second.info["dataset"]))
+    dataset["fingerprint"]["combined"] = "f" * 64  # as if a file had changed
+    second.update(dataset=dataset)
+    older = dict(third.info["dataset"])
+    del older["fingerprint"]  # a run made before fingerprints
+    third.update(dataset=older)
+    out = tmp_path / "comparison.html"
+    assert main([str(p.path) for p in (first, second, third)] + ["--out", str(out)]) == 0
+    notes = " ".join(parse(out).notes)
+    assert "did not see the same data" in notes and "ffffffffffff: b/logs/" in notes
+    assert "no data fingerprint recorded" in notes and "c/logs/" in notes
 
 
 def _fake_export(run) -> None:

@@ -2,7 +2,11 @@
 
 Columns of the table: model, epochs completed, training minutes, accuracy and macro-F1
 (report.json, else run.json's metrics), INT8 accuracy and INT8 file size (the INT8 export
-in exports/manifest.json, when there is one) and the parameter count. The recipe
+in exports/manifest.json, when there is one), the parameter count and the data: the first
+characters of the content fingerprint of the splits the run trained and was scored on
+(issue 21), so that runs on different data, or on a changed copy, stand out; a note under
+the table says which. The curves are drawn twice: by epoch, and by training minutes (the
+axis on which time-budgeted runs and recipes of different speeds compare). The recipe
 differences leave out `logdir` and `run_name`, which say where a run was written, not how
 it was trained.
 
@@ -52,6 +56,35 @@ def run_labels(paths: Sequence[str | os.PathLike]) -> list[str]:
     return labels
 
 
+def data_fingerprint(run: Any) -> str | None:
+    """The combined content fingerprint of the run's splits (run.json), or None for a run
+    made before fingerprints were recorded."""
+    fingerprint = (run.info.get("dataset") or {}).get("fingerprint") or {}
+    return fingerprint.get("combined")
+
+
+def _data_note(runs: Sequence[Any], labels: Sequence[str]) -> str:
+    prints = {label: data_fingerprint(run) for run, label in zip(runs, labels, strict=True)}
+    known = {label: value for label, value in prints.items() if value}
+    unknown = [label for label, value in prints.items() if not value]
+    lines = []
+    if len(set(known.values())) > 1:
+        groups: dict[str, list[str]] = {}
+        for label, value in known.items():
+            groups.setdefault(value[:12], []).append(label)
+        described = "; ".join(f"{key}: {', '.join(names)}" for key, names in groups.items())
+        lines.append(f"these runs did not see the same data ({described})")
+    elif len(known) > 1:
+        lines.append(
+            f"{', '.join(known)} saw the same data (fingerprint {next(iter(known.values()))[:12]})"
+        )
+    if unknown:
+        lines.append(
+            f"no data fingerprint recorded (runs made before it existed): {', '.join(unknown)}"
+        )
+    return "".join(note(line) for line in lines)
+
+
 def _int8(run: Any) -> dict[str, Any]:
     manifest = read_json(run.path / "exports" / "manifest.json") or {}
     for entry in manifest.get("exports", []):
@@ -80,15 +113,18 @@ def _row(run: Any, label: str) -> list[Any]:
         fmt((int8.get("checks") or {}).get("accuracy")),
         format_size(int8["size_bytes"]) if int8.get("size_bytes") else "",
         f"{params:,}" if params else "",
+        (data_fingerprint(run) or "not recorded")[:12],
     ]
 
 
 def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
+    import numpy as np
+
     from kerascls.viz.curves import read_history
     from kerascls.viz.files import new_figure
 
-    figure = new_figure(9, 4.5)
-    ax = figure.add_subplot()
+    figure = new_figure(12, 4.5)
+    by_epoch, by_time = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     missing = []
     for run, label in zip(runs, labels, strict=True):
         try:
@@ -99,16 +135,21 @@ def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
         if "val_accuracy" not in history:
             missing.append(label)
             continue
-        ax.plot(history["epoch"] + 1, history["val_accuracy"], marker=".", label=label)
+        by_epoch.plot(history["epoch"] + 1, history["val_accuracy"], marker=".", label=label)
+        if "epoch_seconds" in history:
+            minutes = np.cumsum(history["epoch_seconds"]) / 60
+            by_time.plot(minutes, history["val_accuracy"], marker=".", label=label)
     notes = note(f"no validation accuracy history: {', '.join(missing)}") if missing else ""
     if len(missing) == len(runs):
         return notes
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    by_epoch.set_xlabel("epoch")
+    by_time.set_xlabel("training minutes (end of each epoch)")
+    for ax in (by_epoch, by_time):
+        ax.set_ylabel("validation accuracy")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
     figure.tight_layout()
-    return figure_image(figure, "validation accuracy of each run") + notes
+    return figure_image(figure, "validation accuracy of each run, by epoch and by minute") + notes
 
 
 def _differences(runs: Sequence[Any], labels: Sequence[str]) -> str:
@@ -123,7 +164,7 @@ def _differences(runs: Sequence[Any], labels: Sequence[str]) -> str:
 def build_comparison(runs: Sequence[Any]) -> str:
     """The HTML of the comparison of `runs` (see the module)."""
     header = ["run", "model", "epochs", "minutes", "accuracy", "macro-F1"]
-    header += ["INT8 accuracy", "INT8 size", "parameters"]
+    header += ["INT8 accuracy", "INT8 size", "parameters", "data"]
     labels = run_labels([run.path.resolve() for run in runs])
     rows = []
     for run, label in zip(runs, labels, strict=True):
@@ -132,7 +173,7 @@ def build_comparison(runs: Sequence[Any]) -> str:
         except EXPECTED as err:
             rows.append([label, f"not shown: {err}"])
     sections = [
-        ("runs", "Runs", table(header, rows, id="runs-table")),
+        ("runs", "Runs", table(header, rows, id="runs-table") + _data_note(runs, labels)),
         ("curves", "Validation accuracy", _curves(runs, labels)),
         ("recipe-differences", "Recipe differences", _differences(runs, labels)),
     ]
