@@ -7,6 +7,12 @@ backbone's first layers, Rescaling(1/255) and an (unadapted, identity) Normaliza
 cut off, so pixels are standardized once, by "standardize" (the training set's
 mean/std, or 1/255). The cut is a functional clone from "stem_conv_pad"'s input onward.
 
+Its BatchNormalization layers get kerascls's momentum, 0.9 (PyTorch's 0.1, timm's), not
+keras.applications' 0.99: from scratch, with a few hundred steps, 0.99's moving statistics
+still hold most of their initial zeros and ones when the run is evaluated. Measured on a
+six-class photo folder (600 images, 128 steps in 2 minutes): 87% training accuracy but
+33% on test/ with 0.99 (the network had learned; its inference statistics had not).
+
 The network keeps its total stride of 32: a 32x32 image ends in a 1x1 map, so Grad-CAM
 at that size says little; use 64x64 or more for explanations.
 
@@ -26,6 +32,7 @@ from typing import Any
 
 from kerascls.models._checks import check_dropout, check_min_size
 from kerascls.models.layers import classifier_head, image_input
+from kerascls.models.layers.conv_bn_act import BN_MOMENTUM
 from kerascls.models.registry import BuildSpec, register_model
 
 _FIRST_KEPT = "stem_conv_pad"  # the layers before it are the backbone's preprocessing
@@ -62,6 +69,9 @@ def efficientnet_b0(spec: BuildSpec, *, dropout: float = 0.2) -> Any:
     fresh = keras.Input(spec.input_shape, name="backbone_input")
     clone = keras.models.clone_model(cut, input_tensors=fresh)
     backbone = keras.Model(clone.input, clone.output, name="backbone")
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM  # see the module docstring
     inputs, x = image_input(spec)
     x = backbone(x)
     outputs = classifier_head(spec, x, dropout=dropout)
