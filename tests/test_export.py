@@ -276,3 +276,21 @@ def test_tensorrt_engine_matches_keras(run, tmp_path):
         assert entry["status"] == "passed", entry
         if entry["precision"] == "float32":
             assert entry["checks"]["max_abs_diff"] < 1e-3
+
+
+def test_the_default_models_exact_gelu_exports_to_onnx_and_runs(tmp_path):
+    # The "airbench" model (the fast recipe's, the example's default) uses the exact GELU,
+    # which TensorFlow traces to Erfc: tf2onnx left it as an op no ONNX Runtime knows.
+    import onnxruntime as ort
+
+    from kerascls.export.onnx import INPUT_NAME, export_onnx
+    from kerascls.models import create_model
+
+    model = create_model("airbench", 3, (16, 16, 3), widths=(8, 16, 16))
+    images = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    path = export_onnx(model, tmp_path / "airbench.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {INPUT_NAME: images})
+    np.testing.assert_allclose(onnx_out, np.asarray(model(images)), atol=2e-5)
+    ops = {node.op_type for node in __import__("onnx").load(str(path)).graph.node}
+    assert "Erfc" not in ops and "Erf" in ops

@@ -28,10 +28,42 @@ DEFAULT_OPSET = 17
 INPUT_NAME = "image"
 
 
+_HANDLERS_REGISTERED = False
+
+
+def register_tf2onnx_handlers() -> None:
+    """Teach tf2onnx the TensorFlow ops it passes through unconverted.
+
+    - Erfc, which the exact GELU traces to (`keras.activations.gelu`, as the default
+      "airbench" model uses it: 0.5 x erfc(-x / sqrt 2)). tf2onnx 1.17 has no handler and
+      writes an "Erfc" node, which no ONNX opset defines: ONNX Runtime refuses the whole
+      file. erfc(x) = 1 - erf(x), and Erf is ONNX since opset 9.
+    """
+    global _HANDLERS_REGISTERED
+    if _HANDLERS_REGISTERED:
+        return
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    @tf_op("Erfc")
+    class Erfc:
+        @classmethod
+        def version_9(cls, ctx: Any, node: Any, **kwargs: Any) -> None:
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+            erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype))
+            node.type = "Sub"
+            ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+    _HANDLERS_REGISTERED = True
+
+
 def export_onnx(model: Any, path: str | Path, opset: int = DEFAULT_OPSET) -> Path:
     """Convert `model` to ONNX at `path` (input "image", float32 NHWC, dynamic batch)."""
     import tensorflow as tf
     import tf2onnx
+
+    register_tf2onnx_handlers()
 
     path = Path(path)
     shape = [None, *(int(d) for d in model.inputs[0].shape[1:])]
