@@ -200,3 +200,5 @@ def test_find_images_expands_folders_in_order(tmp_path):
         (tmp_path / name).write_bytes(b"")
     found = find_images([tmp_path / "readme.txt", tmp_path])
     assert [p.name for p in found] == ["readme.txt", "a.jpg", "b.PNG", "c.webp"]
+    # one folder given as a plain string or a Path, not a list: the same images
+    assert find_images(str(tmp_path)) == find_images(tmp_path) == found[1:]

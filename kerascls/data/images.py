@@ -188,8 +188,8 @@ def _decoder(use_pil: bool, size: tuple[int, int] | None):
     return tf.function(decode, input_signature=[tf.TensorSpec([], tf.string)])
 
 
-def find_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders into a list of image files, in the order given.
+def find_images(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders (or one of them) into a list of image files, in order.
 
     A folder contributes its image files (by extension, any case, also in sub-folders),
     sorted. A file named explicitly is kept whatever its extension: reading it says whether
@@ -204,6 +204,9 @@ def find_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
         ...
         kerascls.errors.DataError: image no-such-photo.jpg does not exist
     """
+    if isinstance(paths, (str, os.PathLike)):
+        # one path, not an iterable of its characters (the first of which is often "/")
+        paths = [paths]
     found: list[Path] = []
     for item in paths:
         path = Path(item)
