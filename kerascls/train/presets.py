@@ -11,9 +11,14 @@
   training from scratch at 32x32 (issue 22): AdamW, weight decay 0.05 (not on
   LayerNorm/LayerScale "gamma"/"beta" or biases), 5-epoch linear warm-up then cosine,
   label smoothing 0.1, pad-crop-flip + cutout, batch 128. Starting points taken from
-  DeiT/ConvNeXt scaled to CIFAR-size runs, NOT yet measured here (no budgeted comparison
-  has been run). The other models (efficientnet_b0, vit_small, convnext_tiny) have no
-  preset: use these with `model=...` overridden.
+  DeiT/ConvNeXt scaled to CIFAR-size runs. Measured only at short budgets
+  (benchmarks/compare_models.py, 2026-12-04): on 2 CPU cores these models are
+  compute-bound (vit_tiny 45 img/s, convnext_nano 100, against airbench's 382), so 5
+  minutes of CIFAR-10 is 0.3 and 0.6 epochs (22.8% and 33.2%); on a 600-photo folder at
+  64x64, 2 minutes give 92.8% and 91.7%. Their long-run accuracy here is not measured.
+  The other models (efficientnet_b0, vit_small, convnext_tiny) have no preset: use these
+  with `model=...` overridden (the comparison trains efficientnet_b0 and
+  mobilenetv3_small with "convnext").
 
 Figures for each are in benchmarks/README.md (`python benchmarks/time_to_accuracy.py`).
 
@@ -80,7 +85,8 @@ RECIPES: dict[str, Recipe] = {
 
 # AdamW + warm-up cosine, as DeiT (ViT) and ConvNeXt train; the peak lr is the one these
 # papers' rules give for batch 128 on small data (DeiT: 5e-4 per 512 is too slow from
-# scratch on CIFAR-size sets; 1e-3 is the usual CIFAR choice). Unmeasured (2026-12-04).
+# scratch on CIFAR-size sets; 1e-3 is the usual CIFAR choice). Measured at 2- and 5-minute
+# budgets only (see the module docstring).
 _TRANSFORMER_ERA = Recipe(
     model="vit_tiny",
     augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 8},
