@@ -1,5 +1,7 @@
 """What a run reports to trackers: TensorBoard's HParams dashboard, MLflow."""
 
+import json
+
 import keras
 import pytest
 
@@ -98,3 +100,24 @@ def test_mlflow_flag_takes_an_optional_uri():
     assert recipe_from_flags(parser.parse_args(["--mlflow"])).mlflow == "sqlite:///mlflow.db"
     recipe = recipe_from_flags(parser.parse_args(["--mlflow", "http://host:5000"]))
     assert recipe.mlflow == "http://host:5000" and "mlflow" not in recipe.fixed
+
+
+def test_kerascls_train_mlflow_adds_the_plots(colour_folder, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+
+    from kerascls.cli.train import main
+    from kerascls.runs import find_runs
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["--data-dir", str(colour_folder), "--model", "cnn", "--epochs", "1"]
+    args += ["--batch-size", "32", "--logdir", str(tmp_path / "logs"), "--mlflow", uri]
+    assert main(args) == 0
+    (run_dir,) = find_runs(tmp_path / "logs")
+    info = json.loads((run_dir / "run.json").read_text())
+    client = MlflowClient(uri)
+    plots = {a.path for a in client.list_artifacts(info["mlflow"]["run_id"], "viz")}
+    assert plots == {"viz/curves.png", "viz/confusion_matrix.png"}
+    assert (run_dir / "viz" / "curves.png").stat().st_size > 10_000  # a real figure
+    assert client.get_run(info["mlflow"]["run_id"]).info.status == "FINISHED"

@@ -185,6 +185,7 @@ def _main(argv: list[str] | None) -> int:
             logdir=args.logdir,
             callbacks=extra_callbacks(args),
         )
+        _plots_to_mlflow(run)
         print_next_steps(run)
         return 0
     fields = {}
@@ -203,8 +204,23 @@ def _main(argv: list[str] | None) -> int:
         cross_validate(recipe, args.folds)
         return 0
     run = fit(recipe, callbacks=extra_callbacks(args))
+    _plots_to_mlflow(run)
     print_next_steps(run)
     return 0
+
+
+def _plots_to_mlflow(run) -> None:
+    """With --mlflow: draw the curves and the confusion matrix into <run>/viz/ and add them
+    to the MLflow run (training itself cannot draw: kerascls.train sits below viz)."""
+    if not (run.info.get("mlflow") or {}).get("run_id"):
+        return
+    from kerascls.train.tracking import log_plots
+    from kerascls.viz.commands import plot_run_confusion, plot_run_curves
+
+    try:
+        log_plots(run.info, [plot_run_curves(run), plot_run_confusion(run)])
+    except Exception as error:  # the run is finished and tracked; the plots are extra
+        print(f"warning: MLflow: could not add the plots ({str(error).splitlines()[0]})")
 
 
 def _augment_from_flags(preset: str, cutout: int) -> str | dict:

@@ -143,3 +143,15 @@ def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "
     if (run_dir / "best.keras").is_file():
         client.log_artifact(run_id, str(run_dir / "best.keras"), artifact_path="model")
     client.set_terminated(run_id, status=status)
+
+
+def log_plots(info: dict[str, Any], paths: list[Path]) -> None:
+    """Add plots drawn after training (the CLI draws the curves and the confusion matrix
+    once the run is evaluated) to the run's MLflow run, under viz/; nothing without MLflow.
+    MLflow takes artifacts on a finished run, so the run's status stays as it ended."""
+    known = info.get("mlflow") or {}
+    if not known.get("run_id"):
+        return
+    client = mlflow_client(known["tracking_uri"])
+    for path in paths:
+        client.log_artifact(known["run_id"], str(path), artifact_path="viz")
