@@ -166,7 +166,11 @@ def test_a_killed_cluster_resumes_and_a_dead_worker_is_a_clear_error(colours, tm
     assert code == 2  # kerascls's exit code for an error it explains
     # TensorFlow's C++ runtime logs the abort itself first; kerascls's line comes last
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: multi-worker training stopped: worker 1 left the cluster")
+    # Which of TensorFlow's errors reaches the chief first depends on timing: the collective
+    # naming the dead task ("worker 1 left the cluster"), or a plain UnavailableError (then
+    # kerascls cannot say which worker); both are one line that says what to do.
+    assert last.startswith("error: multi-worker training stopped: "), last
+    assert "worker 1 left the cluster" in last or "a worker left the cluster" in last, last
     assert "--resume" in last
     assert "Traceback" not in err
     with open(history) as f:
