@@ -269,7 +269,26 @@ def test_feature_maps_default_to_one_layer_per_stage(model, test_images):
 
 
 def test_the_cli_knows_every_method():
-    assert tuple(CLI_METHODS) == tuple(METHODS)
+    from kerascls.viz.explainers import TRANSFORMER_METHODS
+
+    assert tuple(CLI_METHODS) == tuple(METHODS) + tuple(TRANSFORMER_METHODS)
+
+
+def test_attention_rollout_from_the_command_line(tmp_path):
+    # issue 22: a ViT's attention rollout is a kerascls-viz method like Grad-CAM
+    from PIL import Image
+
+    from kerascls.cli.viz import main
+    from kerascls.models import create_model
+
+    model = create_model("vit_tiny", 3, (16, 16, 3), dim=32, heads=2, mlp_dim=64, depth=1)
+    model.save(tmp_path / "vit.keras")
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 24, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    args = ["gradcam", str(tmp_path / "photo.png"), "--model", str(tmp_path / "vit.keras")]
+    assert main([*args, "--method", "attention_rollout", "--out", str(tmp_path / "out")]) == 0
+    written = Image.open(tmp_path / "out" / "photo_attention_rollout.png")
+    assert written.size == (24, 40)  # drawn over the image at its own resolution
 
 
 # --- the command line -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 kerascls-viz gradcam cat.jpg photos/      Grad-CAM overlays (newest run's best model)
 kerascls-viz gradcam cat.jpg --method gradcam++ --class dog
+kerascls-viz gradcam cat.jpg --method attention_rollout   a ViT run: where its attention goes
 kerascls-viz featuremaps cat.jpg          channel activations, one layer per stage
 kerascls-viz confusion | curves | errors | calibration     plots of a run
 
@@ -16,8 +17,9 @@ from pathlib import Path
 
 from kerascls.cli.common import run_command
 
-# kerascls.viz.explainers.METHODS, spelt out so that --help does not import TensorFlow
-METHODS = ("gradcam", "gradcam++", "saliency", "occlusion")
+# kerascls.viz.explainers.METHODS + TRANSFORMER_METHODS, spelt out so that --help does not
+# import TensorFlow
+METHODS = ("gradcam", "gradcam++", "saliency", "occlusion", "attention_rollout")
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gradcam", help="heatmap overlays: which pixels the prediction rests on"
     )
     _add_model_flags(gradcam)
-    gradcam.add_argument("--method", default="gradcam", choices=METHODS)
+    gradcam.add_argument(
+        "--method",
+        default="gradcam",
+        choices=METHODS,
+        help="default gradcam; attention_rollout for ViT models (vit_tiny, vit_small)",
+    )
     gradcam.add_argument(
         "--layer", default=None, help="conv layer to explain (default: the last one)"
     )
