@@ -195,7 +195,7 @@ def test_decode_image_bytes_refuses_a_bomb_before_decoding():
 # -- the API ---------------------------------------------------------------------------------
 
 
-def test_predict_answers_with_the_runners_probabilities(client, int8, tmp_path):
+def test_predict_answers_with_the_runners_probabilities(client, int8, run, tmp_path):
     images = [colour_png(c, seed=i) for i, c in enumerate(COLOUR_CLASSES)]
     files = [
         ("image", (f"{c}.png", data, "image/png"))
@@ -205,7 +205,9 @@ def test_predict_answers_with_the_runners_probabilities(client, int8, tmp_path):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["variant"] == "live"
-    assert body["model"]["name"] == "cnn" and body["model"]["version"].startswith("colours@")
+    assert body["model"]["name"] == "cnn" and body["model"]["version"].startswith(
+        f"{run.path.name}@"
+    )
     assert (body["format"], body["precision"]) == ("tflite", "int8")
     runner = load_runner(int8)
     for i, (colour, data) in enumerate(zip(COLOUR_CLASSES, images, strict=True)):
