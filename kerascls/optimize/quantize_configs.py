@@ -8,7 +8,8 @@ supported"):
 - Normalization: the "standardize" input layer, (x - mean) / std;
 - Rescaling: the affine step of hard-sigmoid (x / 6 + 0.5), in hard-swish and in
   MobileNetV3's squeeze-and-excitation gate;
-- Multiply: hard-swish's x * gate and the squeeze-and-excitation product.
+- Multiply: hard-swish's x * gate and the squeeze-and-excitation product;
+- BatchNormalization that follows a pooling layer, not a convolution (airbench).
 
 None of them has weights to quantize (Normalization's mean and variance are constants that
 the converter folds), so one config covers them all: quantize the output tensor with the
@@ -83,9 +84,24 @@ def quantize_scope() -> Any:
     return _quantize.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig})
 
 
+def _follows_a_convolution(layer: Any) -> bool:
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    inbound = nodes[0].inbound_layers if nodes else None
+    first = inbound[0] if isinstance(inbound, list) and inbound else inbound
+    return type(first).__name__ in ("Conv2D", "DepthwiseConv2D")
+
+
 def _annotate(layer: Any) -> Any:
-    """clone_model's clone_function: annotate every layer, ours with OutputQuantizeConfig."""
-    if type(layer).__name__ in OUTPUT_ONLY_LAYERS:
+    """clone_model's clone_function: annotate every layer, ours with OutputQuantizeConfig.
+
+    A BatchNormalization that does not follow a convolution (airbench's, after a pooling
+    layer) has nothing to fold into, and tfmot refuses it; it stays a float affine step in
+    training and gets its output quantized like the weight-free layers. tfmot's own
+    conv + BatchNorm folding is left alone.
+    """
+    name = type(layer).__name__
+    standalone_norm = name == "BatchNormalization" and not _follows_a_convolution(layer)
+    if name in OUTPUT_ONLY_LAYERS or standalone_norm:
         return _quantize.quantize_annotate_layer(layer, quantize_config=OutputQuantizeConfig())
     return _quantize.quantize_annotate_layer(layer)
 
