@@ -241,7 +241,7 @@ def epochs_until_early_stop(recipe: Recipe, tmp_path: Path) -> int | None:
     """Feed the recipe's EarlyStopping a val_accuracy that never improves; the epoch it stops."""
     from kerascls.train.callbacks import build_callbacks
 
-    callbacks = build_callbacks(recipe, tmp_path, images_per_epoch=1)
+    callbacks = build_callbacks(recipe, tmp_path)
     (stopper,) = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.stop_training = False  # fit sets this; the stopper sets it True to stop
@@ -345,7 +345,7 @@ def test_a_partial_last_epoch_reports_the_speed_of_the_steps_it_ran():
     # 320 images/s, not the whole epoch's 320 images over 0.3 s.
     from kerascls.train.callbacks import EpochStats
 
-    stats = EpochStats(images_per_epoch=320, steps_per_epoch=10)
+    stats = EpochStats(batch_size=32)
     stats.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     stats.model.compile(optimizer="sgd", loss="mse")
     stats.on_epoch_begin(0)

@@ -30,7 +30,7 @@ from kerascls.data.augment import AUGMENT_PRESETS, AugmentConfig, resolve_augmen
 from kerascls.data.augmenter import Augmenter
 from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
 from kerascls.data.dataset import ImageDataset, Split, describe_splits
-from kerascls.data.fingerprint import describe_changes
+from kerascls.data.fingerprint import describe_changes, recorded_fingerprint
 from kerascls.data.folder import load_image_folder
 from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
 from kerascls.data.imbalance import balanced_class_weights
@@ -61,6 +61,7 @@ __all__ = [
     "load_image_folder",
     "make_pipeline",
     "read_image",
+    "recorded_fingerprint",
     "resolve_augment",
     "split_arrays",
     "stratified_split",

@@ -93,6 +93,19 @@ def combine(splits: Mapping[str, Mapping[str, Any] | None], class_names: Sequenc
     return {**present, "combined": h.hexdigest()}
 
 
+def recorded_fingerprint(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The fingerprint a run recorded (run.json's dataset.fingerprint), or {} for a run
+    made before fingerprints existed.
+
+    Example:
+        >>> recorded_fingerprint({"dataset": {"fingerprint": {"combined": "ab"}}})
+        {'combined': 'ab'}
+        >>> recorded_fingerprint({"dataset": {}})
+        {}
+    """
+    return dict((info.get("dataset") or {}).get("fingerprint") or {})
+
+
 def describe_changes(before: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> list[str]:
     """One phrase per split whose content differs between two fingerprints; [] if none do.
 

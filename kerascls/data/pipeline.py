@@ -112,16 +112,20 @@ def make_pipeline(
         augmenter = Augmenter(config)
         # One fresh seed per batch, a new sequence each epoch, reproducible for a seed.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        # The epoch of each batch: batches are counted across the repeated epochs (each
-        # one len(split) examples, oversampled or not).
-        batches_per_epoch = max(-(-len(split) // batch_size), 1)
-        epochs = tf.data.Dataset.counter().map(lambda i: i // batches_per_epoch)
-        ds = tf.data.Dataset.zip(ds, seeds, epochs).map(
-            lambda batch, batch_seed, epoch: augmenter(
-                batch[0], batch[1], batch_seed, epoch=epoch if repeat else None
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        if repeat:
+            # The epoch of each batch: batches are counted across the repeated epochs
+            # (each one len(split) examples, oversampled or not).
+            batches_per_epoch = max(-(-len(split) // batch_size), 1)
+            epochs = tf.data.Dataset.counter().map(lambda i: i // batches_per_epoch)
+            ds = tf.data.Dataset.zip(ds, seeds, epochs).map(
+                lambda batch, batch_seed, epoch: augmenter(*batch, batch_seed, epoch=epoch),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        else:
+            ds = tf.data.Dataset.zip(ds, seeds).map(
+                lambda batch, batch_seed: augmenter(*batch, batch_seed),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -59,8 +59,9 @@ def run_labels(paths: Sequence[str | os.PathLike]) -> list[str]:
 def data_fingerprint(run: Any) -> str | None:
     """The combined content fingerprint of the run's splits (run.json), or None for a run
     made before fingerprints were recorded."""
-    fingerprint = (run.info.get("dataset") or {}).get("fingerprint") or {}
-    return fingerprint.get("combined")
+    from kerascls.data import recorded_fingerprint
+
+    return recorded_fingerprint(run.info).get("combined")
 
 
 def _data_note(runs: Sequence[Any], labels: Sequence[str]) -> str:

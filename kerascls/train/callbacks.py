@@ -85,9 +85,9 @@ class EpochStats(keras.callbacks.Callback):
     the speed.
     """
 
-    def __init__(self, images_per_epoch: int, steps_per_epoch: int = 1):
+    def __init__(self, batch_size: int):
         super().__init__()
-        self.images_per_step = images_per_epoch / max(int(steps_per_epoch), 1)
+        self.batch_size = int(batch_size)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._start = time.perf_counter()
@@ -103,15 +103,13 @@ class EpochStats(keras.callbacks.Callback):
                 keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )
             logs["epoch_seconds"] = seconds
-            logs["images_per_second"] = self._steps * self.images_per_step / seconds
+            logs["images_per_second"] = self._steps * self.batch_size / seconds
 
 
 def build_callbacks(
     recipe: Recipe,
     run_dir: Path,
-    images_per_epoch: int,
     initial_best: float | None = None,
-    steps_per_epoch: int = 1,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
     the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
@@ -121,7 +119,7 @@ def build_callbacks(
     """
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.TerminateOnNaN(),
-        EpochStats(images_per_epoch, steps_per_epoch),
+        EpochStats(recipe.batch_size),
     ]
     if recipe.reduce_lr_patience > 0:
         callbacks.append(

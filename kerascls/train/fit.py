@@ -298,8 +298,6 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                 + build_callbacks(
                     recipe,
                     write_dir,
-                    images_per_epoch=steps * recipe.batch_size,
-                    steps_per_epoch=steps,
                     # from the run folder on every worker: with a different "best" a
                     # non-chief would save (and read the variables collectively) on
                     # epochs the chief does not, and the cluster would hang
@@ -369,9 +367,9 @@ def _start_tracking(recipe: Recipe, run: Run) -> list[keras.callbacks.Callback]:
 def _check_data(resumed: Run, data) -> list[str]:
     """Warn, in one line, when the data differs from what the run trained on so far
     (the content fingerprints in run.json, kerascls/data/fingerprint.py)."""
-    from kerascls.data import describe_changes
+    from kerascls.data import describe_changes, recorded_fingerprint
 
-    before = (resumed.info.get("dataset") or {}).get("fingerprint")
+    before = recorded_fingerprint(resumed.info) or None
     changes = describe_changes(before, data.source.get("fingerprint"))
     if changes and is_chief():
         log.warning(

@@ -70,7 +70,9 @@ def log_hparams(run_dir: str | os.PathLike, info: dict[str, Any]) -> Path:
     # None left out, not "None": TensorBoard types a column from all runs' values, and
     # "None" in one run would turn another's clipnorm=1.0 into text (a blank cell instead)
     values = flatten_hparams(info.get("recipe") or {}, keep_none=False)
-    fingerprint = (info.get("dataset") or {}).get("fingerprint") or {}
+    from kerascls.data import recorded_fingerprint
+
+    fingerprint = recorded_fingerprint(info)
     if "combined" in fingerprint:  # runs on the same data share it (kerascls.data.fingerprint)
         values["data_fingerprint"] = fingerprint["combined"][:12]
     step = int(info.get("epochs_completed") or 0)

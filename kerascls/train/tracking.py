@@ -138,8 +138,7 @@ def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "
     for path in files:
         if path.is_file():
             client.log_artifact(run_id, str(path))
-    for path in sorted(path for pattern in _PLOTS for path in run_dir.glob(pattern)):
-        client.log_artifact(run_id, str(path), artifact_path="viz")
+    _log_plots(client, run_id, sorted(p for pattern in _PLOTS for p in run_dir.glob(pattern)))
     if (run_dir / "best.keras").is_file():
         client.log_artifact(run_id, str(run_dir / "best.keras"), artifact_path="model")
     client.set_terminated(run_id, status=status)
@@ -152,6 +151,9 @@ def log_plots(info: dict[str, Any], paths: list[Path]) -> None:
     known = info.get("mlflow") or {}
     if not known.get("run_id"):
         return
-    client = mlflow_client(known["tracking_uri"])
+    _log_plots(mlflow_client(known["tracking_uri"]), known["run_id"], paths)
+
+
+def _log_plots(client: Any, run_id: str, paths: list[Path]) -> None:
     for path in paths:
-        client.log_artifact(known["run_id"], str(path), artifact_path="viz")
+        client.log_artifact(run_id, str(path), artifact_path="viz")
