@@ -35,6 +35,7 @@ from typing import Any
 def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
     import kerascls.models.layers.fused_batchnorm
+    import kerascls.models.layers.fused_gelu
     import kerascls.models.layers.tokens  # noqa: F401
 
 
@@ -67,6 +68,12 @@ _STOCK_EQUIVALENTS = {
     "kerascls>FusedBatchNormalization": {
         "module": "keras.layers",
         "class_name": "BatchNormalization",
+        "registered_name": None,
+    },
+    # Gelu is Activation("gelu") with a compiled training path: same config, no variables
+    "kerascls>Gelu": {
+        "module": "keras.layers",
+        "class_name": "Activation",
         "registered_name": None,
     },
 }

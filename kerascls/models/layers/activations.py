@@ -88,6 +88,11 @@ def activation(K: ModuleType, x: Any, kind: str | None, name: str) -> Any:
         return hard_sigmoid(K, x, name)
     if kind == "hard_swish":
         return hard_swish(K, x, name)
+    if kind == "gelu" and K.__name__ == "keras":
+        # the same exact GELU, trained through two compiled loops (layers.fused_gelu)
+        from kerascls.models.layers.fused_gelu import Gelu
+
+        return Gelu(name=name)(x)
     if kind in ("sigmoid", "tanh", "gelu"):
         return K.layers.Activation(kind, name=name)(x)
     raise ModelError(f"activation must be one of {ACTIVATIONS} or None, got {kind!r}")
