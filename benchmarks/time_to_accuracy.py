@@ -7,6 +7,14 @@ links). The peer is airbench94_cpu.py, Keller Jordan's airbench94 ported to the 
 ../torchenv/bin/pip install torch==2.13.0 numpy pillow`). kerascls runs as a user runs
 it: `python examples/cifar10.py --data-dir DIR`, then `kerascls-export --tflite --int8`.
 
+Precision, like for like: kerascls's fast recipe computes in bf16 where the CPU has
+AVX512_BF16 or AMX ("auto"), float32 elsewhere, and the peer runs in the same precision
+(`--bf16`, its forward passes under `torch.autocast("cpu", torch.bfloat16)`, as the
+original airbench94 runs in half precision on a GPU). `--peer-precision both` runs the peer
+twice; the ratio is always taken against the peer in kerascls's own precision (run.json's
+dtype_policy). The first line names the CPU: the two frameworks gain very differently
+from bf16 on CPUs with and without AMX.
+
 Timing, like for like as far as the two allow:
 - peer: airbench_train_seconds (whitening init + training steps, including its first
   epoch's preprocessing; no decoding, no evaluation);
@@ -20,6 +28,7 @@ Usage:
     python benchmarks/time_to_accuracy.py --data-dir ../cifar10 --runs logs/cifar10/airbench-*
     python benchmarks/time_to_accuracy.py --data-dir ../cifar10 --seeds 0 1 2 --skip-peer
     python benchmarks/time_to_accuracy.py --data-dir ../cifar10 --recipe fast --time-budget 15m
+    python benchmarks/time_to_accuracy.py --data-dir ../cifar10 --peer-precision both
 
 Prints one line per run and, with the peer, the ratio of training times.
 """
@@ -57,11 +66,13 @@ def split_folders(data_dir: str, out: Path) -> Path:
     return out
 
 
-def run_peer(folders: Path, log: Path) -> dict:
+def run_peer(folders: Path, log: Path, precision: str) -> dict:
     command = [str(PEER_PYTHON), str(PEER), "--train", str(folders / "train")]
-    command += ["--test", str(folders / "val")]
+    command += ["--test", str(folders / "val")] + (["--bf16"] if precision == "bf16" else [])
     print("$", " ".join(command), flush=True)
     with open(log, "w") as f:
+        f.write(f"# precision {precision}\n")
+        f.flush()
         subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, check=True)
     return parse_peer(log)
 
@@ -71,6 +82,8 @@ def parse_peer(log: Path) -> dict:
     values = dict(re.findall(r"^(airbench_\w+) ([0-9.]+)$", text, re.M))
     epochs = re.findall(r"val_acc ([0-9.]+)\s+train_seconds ([0-9.]+)", text)
     return {
+        # written by run_peer; a log from elsewhere is named for its precision
+        "precision": "bf16" if "# precision bf16" in text or "bf16" in log.name else "float32",
         "train_seconds": float(values["airbench_train_seconds"]),
         "accuracy": float(values["airbench_test_acc"]),
         "tta_accuracy": float(values["airbench_test_acc_tta"]),
@@ -108,6 +121,7 @@ def read_run(run_dir: Path) -> dict:
         "run": str(run_dir),
         "seed": info["recipe"]["seed"],
         "recipe": info["recipe"].get("name") or info["recipe"]["model"],
+        "precision": "bf16" if "bfloat16" in info.get("dtype_policy", "") else "float32",
         "epochs": len(rows),
         "train_seconds": float(info["train_seconds"]),
         "accuracy": metrics["accuracy"],
@@ -122,7 +136,8 @@ def seconds_to(curve: list[tuple[float, float]], target: float) -> float | None:
 
 
 def describe(name: str, result: dict) -> str:
-    line = f"{name:<22} {result['train_seconds']:6.0f} s  accuracy {result['accuracy']:.2%}"
+    name = f"{name} ({result.get('precision', '?')})"
+    line = f"{name:<32} {result['train_seconds']:6.0f} s  accuracy {result['accuracy']:.2%}"
     if result.get("tta_accuracy") is not None:
         line += f"  TTA {result['tta_accuracy']:.2%}"
     if result.get("int8_accuracy") is not None:
@@ -140,31 +155,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipe", default="fast", help="kerascls recipe (examples/cifar10.py)")
     parser.add_argument("--time-budget", help="pass --time-budget to the kerascls runs")
     parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--peer-log", type=Path, help="an airbench94_cpu.py log to reuse")
+    parser.add_argument(
+        "--peer-precision",
+        choices=["auto", "bf16", "float32", "both"],
+        default="auto",
+        help="auto: bf16 where the CPU has AVX512_BF16 or AMX, as kerascls's fast recipe",
+    )
+    parser.add_argument("--peer-log", type=Path, nargs="+", help="airbench94_cpu.py logs to reuse")
     parser.add_argument(
         "--runs", type=Path, nargs="+", help="finished kerascls run folders to report instead"
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-time-to-accuracy"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(ROOT))
+    from kerascls.train.runtime import cpu_has_bf16, describe_cpu
+
+    print(f"# CPU: {describe_cpu()}", flush=True)
 
     extra = ["--recipe", args.recipe]
     if args.time_budget:
         extra += ["--time-budget", args.time_budget]
-    peer = None
+    precisions = {
+        "auto": ["bf16" if cpu_has_bf16() else "float32"],
+        "both": ["bf16", "float32"],
+    }.get(args.peer_precision, [args.peer_precision])
+    peers: list[dict] = []
     if args.peer_log:
-        peer = parse_peer(args.peer_log)
+        peers = [parse_peer(log) for log in args.peer_log]
     elif not args.skip_peer:
         with tempfile.TemporaryDirectory() as tmp:
-            peer = run_peer(split_folders(args.data_dir, Path(tmp)), args.out / "airbench94.log")
+            folders = split_folders(args.data_dir, Path(tmp))
+            for precision in precisions:
+                log = args.out / f"airbench94-{precision}.log"
+                peers.append(run_peer(folders, log, precision))
     if args.runs:
         ours = [read_run(run_dir) for run_dir in args.runs]
     else:
         ours = [run_kerascls(args.data_dir, args.out / "logs", seed, extra) for seed in args.seeds]
-    (args.out / "results.json").write_text(json.dumps({"peer": peer, "kerascls": ours}, indent=1))
+    results = {"cpu": describe_cpu(), "peers": peers, "kerascls": ours}
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
 
     print()
-    if peer:
+    print(f"# CPU: {describe_cpu()}")
+    for peer in peers:
         print(describe("airbench94_cpu.py", peer))
     for result in ours:
         recipe = result.get("recipe", args.recipe)
@@ -176,9 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             f"± {statistics.stdev(accuracies):.2%} over seeds {[r['seed'] for r in ours]}; "
             f"median {statistics.median(r['train_seconds'] for r in ours):.0f} s"
         )
-    if peer:
-        seconds = statistics.median(r["train_seconds"] for r in ours)
-        print(f"training-time ratio kerascls / airbench94: {seconds / peer['train_seconds']:.2f}")
+    for precision in sorted({r["precision"] for r in ours}):
+        same = [p for p in peers if p["precision"] == precision]
+        if not same:
+            print(f"# no {precision} peer ran: no like-for-like ratio for the {precision} runs")
+            continue
+        seconds = statistics.median(r["train_seconds"] for r in ours if r["precision"] == precision)
+        ratio = seconds / same[0]["train_seconds"]
+        print(f"training-time ratio kerascls / airbench94, both {precision}: {ratio:.2f}")
     return 0
 
 
