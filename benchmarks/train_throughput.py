@@ -1,8 +1,18 @@
-"""Training throughput of ResNet-20 through `fit`, beside PyTorch's on the same CPU.
+"""Training throughput through `fit`, beside PyTorch's on the same CPU, like for like.
 
     python benchmarks/train_throughput.py --data-dir ../cifar10 [--torch ../torchenv/bin/python]
 
-Prints one figure per line (`name value`), then ratios. Figures, all at batch 128:
+Prints the CPU first (AMX or not), one figure per line (`name value`), then ratios. Every
+Keras figure is compared with the PyTorch figure of the same net in the same precision:
+float32 with float32, Keras' mixed_bfloat16 with torch's bf16 autocast.
+
+The airbench net (the `fast` recipe's model), synthetic batches of 1,024:
+  keras_airbench[_bf16]_img_s   `create_model("airbench")` through `fit` with the fast
+                       recipe's optimizer (Nesterov SGD, 64x BatchNorm-bias steps), loss
+                       and lookahead
+  torch_airbench_train[_bf16]_img_s   airbench94's own step (benchmarks/torch_airbench_step.py)
+
+ResNet-20, all at batch 128:
   keras_memory_img_s   fit on an in-memory uint8 array (no augmentation), the same work as
                        PyTorch's loop (which trains on one fixed random batch)
   keras_folder_img_s   fit on the JPEG folder pipeline with the "cifar" augmentation, after
@@ -14,7 +24,8 @@ Prints one figure per line (`name value`), then ratios. Figures, all at batch 12
   *_bf16_*             the same under the mixed_bfloat16 policy (bf16 compute, float32
                        weights); measured only on CPUs with AVX512_BF16/AMX (or --bf16):
                        without them bf16 is several times slower and takes that long
-  torch_*              ../shared/bench/torch_resnet20.py, run in the same session
+  torch_train_cl[_bf16]_img_s   ../shared/bench/torch_resnet20.py (channels_last; --bf16
+                       adds the autocast figure), run in the same session
 
 Each kerascls figure is the median of per-epoch rates over `--epochs` timed epochs of
 `--steps` steps each, after one untimed epoch (tracing, cache fill).
@@ -36,16 +47,19 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kerascls.data import from_arrays, load_image_folder, make_pipeline
 from kerascls.models import create_model
 from kerascls.train.fit import build_loss, build_metrics
+from kerascls.train.lookahead import Lookahead
 from kerascls.train.recipe import Recipe
-from kerascls.train.runtime import cpu_has_bf16
+from kerascls.train.runtime import cpu_has_bf16, describe_cpu
 from kerascls.train.schedules import build_optimizer
 
 HERE = Path(__file__).resolve().parent
 TORCH_BENCH = HERE.parent.parent / "shared" / "bench" / "torch_resnet20.py"
+TORCH_AIRBENCH = HERE / "torch_airbench_step.py"
 
 
 class EpochRates(keras.callbacks.Callback):
@@ -81,6 +95,46 @@ def fit_rate(
     return statistics.median(timer.rates[1:])
 
 
+def airbench_rate(steps: int, epochs: int, policy: str) -> float:
+    """Median images/s of the fast recipe's training step on one random batch of 1,024."""
+    recipe = Recipe.preset("fast")
+    keras.mixed_precision.set_global_policy(policy)
+    model = create_model("airbench", 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
+    keras.mixed_precision.set_global_policy("float32")
+    model.compile(
+        optimizer=build_optimizer(recipe, steps),
+        loss=build_loss(recipe),
+        metrics=build_metrics(10),
+    )
+    images, labels = synthetic_images(recipe.batch_size)
+    batch = (images, keras.utils.to_categorical(labels, 10))
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    timer = EpochRates(steps * recipe.batch_size)
+    lookahead = Lookahead(total_steps=steps * (epochs + 1))
+    model.fit(
+        dataset, steps_per_epoch=steps, epochs=epochs + 1, callbacks=[timer, lookahead], verbose=0
+    )
+    return statistics.median(timer.rates[1:])
+
+
+def peer_figures(command: list[str]) -> dict[str, float]:
+    """`name value` lines of a PyTorch peer script, echoed and parsed."""
+    out = subprocess.run(command, capture_output=True, text=True)
+    figures = {}
+    for line in out.stdout.splitlines():
+        print(line, flush=True)
+        name, value = line.split()
+        figures[name] = float(value)
+    if out.returncode != 0:
+        print(f"# peer failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+    return figures
+
+
+def print_ratio(name: str, figures: dict[str, float], ours: str, peer: str) -> None:
+    if ours in figures and peer in figures:
+        print(f"{name} {figures[ours] / figures[peer]:.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--data-dir", required=True, help="CIFAR-10 image folder (train/<class>/)")
@@ -93,7 +147,9 @@ def main() -> None:
     parser.add_argument(
         "--memory-only", action="store_true", help=argparse.SUPPRESS
     )  # the oneDNN-off child: one in-memory figure, nothing else
+    parser.add_argument("--airbench-steps", type=int, default=5)
     args = parser.parse_args()
+    print(f"# CPU: {describe_cpu()}", flush=True)
     print(f"# TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}", flush=True)
     if args.memory_only:
         dataset = memory_dataset(synthetic_images(args.steps * args.batch), args.batch)
@@ -113,12 +169,22 @@ def main() -> None:
     ).astype("uint8")
     memory_ds = memory_dataset((images, folder.train.labels), args.batch)
 
-    figures = {}
+    figures: dict[str, float] = {}
     policies = [("float32", "")]
     if args.bf16 or cpu_has_bf16() is not False:
         policies.append(("mixed_bfloat16", "_bf16"))
     else:
         print("# bf16 not measured: this CPU has no bf16 instructions (--bf16 to force)")
+    torch_ok = Path(args.torch).exists()
+    if not torch_ok:
+        print(f"# PyTorch peers not run: no interpreter at {args.torch}", file=sys.stderr)
+    for policy, suffix in policies:
+        name = f"keras_airbench{suffix}_img_s"
+        figures[name] = airbench_rate(args.airbench_steps, args.epochs, policy)
+        print(f"{name} {figures[name]:.0f}", flush=True)
+        if torch_ok:  # the peer right after, so both see the same machine
+            command = [args.torch, str(TORCH_AIRBENCH), "--steps", str(args.airbench_steps)]
+            figures.update(peer_figures(command + (["--bf16"] if suffix else [])))
     for policy, suffix in policies:
         for source, dataset in (("memory", memory_ds), ("folder", folder_ds)):
             name = f"keras_{source}{suffix}_img_s"
@@ -126,38 +192,46 @@ def main() -> None:
                 dataset, args.steps, args.epochs, args.batch, args.steps_per_execution, policy
             )
             print(f"{name} {figures[name]:.0f}", flush=True)
+    if torch_ok and TORCH_BENCH.exists():
+        command = [args.torch, str(TORCH_BENCH), "--threads", "2", "--batch", str(args.batch)]
+        figures.update(peer_figures(command + (["--bf16"] if len(policies) > 1 else [])))
     figures["keras_memory_spe8_img_s"] = fit_rate(
         memory_ds, args.steps, args.epochs, args.batch, 8, "float32"
     )
     print(f"keras_memory_spe8_img_s {figures['keras_memory_spe8_img_s']:.0f}", flush=True)
     figures.update(onednn_off_figure(args))
 
-    if Path(args.torch).exists() and TORCH_BENCH.exists():
-        out = subprocess.run(
-            [args.torch, str(TORCH_BENCH), "--threads", "2", "--batch", str(args.batch)],
-            capture_output=True,
-            text=True,
-        )
-        for line in out.stdout.splitlines():
-            print(line, flush=True)
-            name, value = line.split()
-            figures[name] = float(value)
-    else:
-        print(f"# PyTorch peer not run: no interpreter at {args.torch}", file=sys.stderr)
-
-    if "keras_memory_onednn_off_img_s" in figures:
-        off = figures["keras_memory_onednn_off_img_s"]
-        print(f"ratio_memory_onednn_on_vs_off {figures['keras_memory_img_s'] / off:.2f}")
+    print(
+        f"# ratios, like for like (Keras / PyTorch, same net, same precision); CPU: "
+        f"{describe_cpu()}"
+    )
     for _, suffix in policies:
-        memory, folder = (
-            figures[f"keras_memory{suffix}_img_s"],
-            figures[f"keras_folder{suffix}_img_s"],
+        torch_suffix = "_bf16" if suffix else ""
+        print_ratio(
+            f"ratio_airbench{suffix}_vs_torch_airbench{torch_suffix}",
+            figures,
+            f"keras_airbench{suffix}_img_s",
+            f"torch_airbench_train{torch_suffix}_img_s",
         )
-        if "torch_train_cl_img_s" in figures:
-            torch_cl = figures["torch_train_cl_img_s"]
-            print(f"ratio_memory{suffix}_vs_torch_cl {memory / torch_cl:.2f}")
-            print(f"ratio_folder{suffix}_vs_torch_cl {folder / torch_cl:.2f}")
-        print(f"ratio_folder{suffix}_vs_memory {folder / memory:.2f}")
+        for source in ("memory", "folder"):
+            print_ratio(
+                f"ratio_{source}{suffix}_vs_torch_cl{torch_suffix}",
+                figures,
+                f"keras_{source}{suffix}_img_s",
+                f"torch_train_cl{torch_suffix}_img_s",
+            )
+        print_ratio(
+            f"ratio_folder{suffix}_vs_memory",
+            figures,
+            f"keras_folder{suffix}_img_s",
+            f"keras_memory{suffix}_img_s",
+        )
+    print_ratio(
+        "ratio_memory_onednn_on_vs_off",
+        figures,
+        "keras_memory_img_s",
+        "keras_memory_onednn_off_img_s",
+    )
 
 
 def synthetic_images(count: int) -> tuple[np.ndarray, np.ndarray]:

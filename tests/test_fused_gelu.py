@@ -78,3 +78,17 @@ def test_fused_batchnorm_takes_bfloat16_without_casts():
     np.testing.assert_allclose(tf.cast(y, tf.float32).numpy(), want, atol=0.05)
     # the statistics are float32 and the same as computed from the float32 copy
     np.testing.assert_allclose(layer.moving_mean.numpy(), reference.moving_mean.numpy(), atol=1e-5)
+
+
+def test_mixed_precision_inference_is_fused_and_float32_inference_is_stock():
+    import kerascls.models.layers.fused_gelu as module
+
+    calls = []
+    original = module.fused_gelu
+    module.fused_gelu = lambda x: calls.append(x.dtype) or original(x)
+    try:
+        Gelu(dtype="mixed_bfloat16")(np.ones((2, 3), "float32"), training=False)
+        Gelu()(np.ones((2, 3), "float32"), training=False)
+    finally:
+        module.fused_gelu = original
+    assert calls == [tf.bfloat16]

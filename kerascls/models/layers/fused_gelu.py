@@ -9,7 +9,8 @@ two XLA-compiled functions below (benchmarks/README.md, "Where the step's time g
 
 `Gelu` is `keras.layers.Activation("gelu")` with that training path: the same config
 and no variables, so a portable file names the stock layer and loads without kerascls.
-Inference and export trace the stock activation (training is False there), so
+Float32 inference and export trace the stock activation (the fused path is taken in
+training and for bf16/fp16 inputs, i.e. fit's validation under mixed precision), so
 exporters and converters see the ops they always did.
 
 Example:
@@ -29,6 +30,7 @@ import keras
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_LOW_PRECISION = ("bfloat16", "float16")
 _compiled: dict[str, Any] = {}
 
 
@@ -94,6 +96,10 @@ class Gelu(keras.layers.Activation):
         super().__init__("gelu", **kwargs)
 
     def call(self, inputs, training=None):
-        if training and keras.backend.backend() == "tensorflow":
+        # Training, and mixed-precision inference (the validation pass inside fit): saved
+        # models always load as float32 (models.saving), so an exported graph never
+        # takes this path and keeps the stock ops.
+        fused = training or keras.backend.standardize_dtype(inputs.dtype) in _LOW_PRECISION
+        if fused and keras.backend.backend() == "tensorflow":
             return fused_gelu(inputs)
         return super().call(inputs)
