@@ -66,12 +66,15 @@ def airbench(
         2 * 3 * WHITEN_KERNEL**2, WHITEN_KERNEL, padding="valid", use_bias=True, name="whiten"
     )
     x = activation(K, whiten(x), activation_name, "whiten_act")
+    # Keras 3: the 256-channel convolutions on 7x7 and 3x3 maps train their kernels
+    # through matrix products (layers.gemm_grad_conv); tf_keras builds the stock layer.
+    Conv2D = K.layers.Conv2D
+    if K.__name__ == "keras":
+        from kerascls.models.layers.gemm_grad_conv import GemmGradConv2D as Conv2D
     convs = []
     for s, width in enumerate(widths, start=1):
         for i in (1, 2):
-            conv = K.layers.Conv2D(
-                width, 3, padding="same", use_bias=False, name=f"block{s}_conv{i}"
-            )
+            conv = Conv2D(width, 3, padding="same", use_bias=False, name=f"block{s}_conv{i}")
             convs.append(conv)
             x = conv(x)
             if i == 1:

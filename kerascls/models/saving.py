@@ -36,6 +36,7 @@ def register_custom_objects() -> None:
     """Import every module that registers Keras objects that kerascls models may hold."""
     import kerascls.models.layers.fused_batchnorm
     import kerascls.models.layers.fused_gelu
+    import kerascls.models.layers.gemm_grad_conv
     import kerascls.models.layers.tokens  # noqa: F401
 
 
@@ -71,6 +72,12 @@ _STOCK_EQUIVALENTS = {
         "registered_name": None,
     },
     # Gelu is Activation("gelu") with a compiled training path: same config, no variables
+    # GemmGradConv2D is Conv2D with another kernel-gradient computation
+    "kerascls>GemmGradConv2D": {
+        "module": "keras.layers",
+        "class_name": "Conv2D",
+        "registered_name": None,
+    },
     "kerascls>Gelu": {
         "module": "keras.layers",
         "class_name": "Activation",
