@@ -11,8 +11,10 @@ inference as float32 models: exporters, Grad-CAM and evaluation then see the flo
 graph that every runtime supports, and the figures match the exported files.
 
 Run folders hold portable files instead (`portable_model`): best.keras and last.keras
-name stock Keras layers only and carry no optimizer, so a colleague without kerascls
-loads them with plain `keras.saving.load_model(path)`. Not so for the ViT and ConvNeXt
+name stock Keras layers only (FusedBatchNormalization, Gelu and GemmGradConv2D become
+BatchNormalization, Activation("gelu") and Conv2D: they change only how training
+computes) and carry no optimizer, so a colleague without kerascls loads them with plain
+`keras.saving.load_model(path)`. Not so for the ViT and ConvNeXt
 models: their position embeddings, class token, LayerScale and tanh GELU
 (`layers.tokens`) have no stock Keras layer, so their files need kerascls's `load_model`.
 
