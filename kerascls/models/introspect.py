@@ -77,10 +77,11 @@ def find_last_conv_layer(model: Any) -> str:
 
     Example:
         >>> import keras
-        >>> model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(8, 3),
+        >>> conv = keras.layers.Conv2D(8, 3, name="features")
+        >>> model = keras.Sequential([keras.Input((32, 32, 3)), conv,
         ...                           keras.layers.Flatten(), keras.layers.Dense(2)])
         >>> find_last_conv_layer(model)
-        'conv2d'
+        'features'
     """
     layers = list(model.layers)
     outputs = getattr(model, "outputs", None) or []
