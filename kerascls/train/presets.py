@@ -56,8 +56,8 @@ _FAST = Recipe(
     warmup_epochs=2.3,  # 23% of the run
     label_smoothing=0.2,
     lookahead=True,
-    # bf16 where the CPU has AVX512_BF16/AMX: the airbench model trains at 383 img/s there
-    # against 150 in float32 (2-core EPYC, batch 1024)
+    # bf16 where the CPU has AVX512_BF16/AMX: the airbench model trains 2.5-3.3x faster
+    # there than in float32 (benchmarks/README.md), float32 elsewhere
     mixed_precision="auto",
 )
 
