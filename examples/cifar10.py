@@ -14,8 +14,8 @@ Run it:
     tensorboard --logdir logs
 
 What to expect on 2 CPU cores: on a Xeon with AMX (bf16), 89.83% ± 0.54 (3 seeds) on 5,000
-held-out images after 10 epochs and about 6 minutes of training, 0.86x the time airbench94
-took under PyTorch's bf16 autocast in the same run (88.76%); on an AVX-512 EPYC without
+held-out images after 10 epochs and about 6 minutes of training, 0.86-1.01x the time
+airbench94 took under PyTorch's bf16 autocast in the same run (88.76%); on an EPYC without
 AMX, 23 minutes (2026-12-04, before this round's speed-ups). Figures and the comparison
 with airbench94, like for like: benchmarks/README.md (`python benchmarks/time_to_accuracy.py`).
 """
