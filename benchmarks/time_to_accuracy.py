@@ -53,7 +53,6 @@ PEER_PYTHON = ROOT.parent / "torchenv" / "bin" / "python"
 
 def split_folders(data_dir: str, out: Path) -> Path:
     """out/train and out/val: links to kerascls's own train / validation split files."""
-    sys.path.insert(0, str(ROOT))
     import kerascls  # noqa: F401  (oneDNN before TensorFlow)
     from kerascls.data import load_image_folder
 

@@ -74,20 +74,26 @@ class EpochRates(keras.callbacks.Callback):
         self.rates.append(self.images_per_epoch / (time.perf_counter() - self.start))
 
 
-def fit_rate(
-    dataset, steps: int, epochs: int, batch: int, steps_per_execution: int, policy: str
-) -> float:
-    """Median images/s of `fit` over `epochs` timed epochs, after one warm-up epoch."""
-    recipe = Recipe(batch_size=batch, steps_per_execution=steps_per_execution)
+def compiled_model(name: str, recipe: Recipe, policy: str, steps: int) -> keras.Model:
+    """A CIFAR-shaped `name` built under `policy`, compiled as kerascls's fit compiles it."""
     keras.mixed_precision.set_global_policy(policy)
-    model = create_model("resnet20", 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
+    model = create_model(name, 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
     keras.mixed_precision.set_global_policy("float32")
     model.compile(
         optimizer=build_optimizer(recipe, steps),
         loss=build_loss(recipe),
         metrics=build_metrics(10),
-        steps_per_execution=steps_per_execution,
+        steps_per_execution=recipe.steps_per_execution,
     )
+    return model
+
+
+def fit_rate(
+    dataset, steps: int, epochs: int, batch: int, steps_per_execution: int, policy: str
+) -> float:
+    """Median images/s of `fit` over `epochs` timed epochs, after one warm-up epoch."""
+    recipe = Recipe(batch_size=batch, steps_per_execution=steps_per_execution)
+    model = compiled_model("resnet20", recipe, policy, steps)
     timer = EpochRates(steps * batch)
     model.fit(
         dataset.repeat(), steps_per_epoch=steps, epochs=epochs + 1, callbacks=[timer], verbose=0
@@ -98,14 +104,7 @@ def fit_rate(
 def airbench_rate(steps: int, epochs: int, policy: str) -> float:
     """Median images/s of the fast recipe's training step on one random batch of 1,024."""
     recipe = Recipe.preset("fast")
-    keras.mixed_precision.set_global_policy(policy)
-    model = create_model("airbench", 10, (32, 32, 3), mean=[125.0] * 3, std=[60.0] * 3)
-    keras.mixed_precision.set_global_policy("float32")
-    model.compile(
-        optimizer=build_optimizer(recipe, steps),
-        loss=build_loss(recipe),
-        metrics=build_metrics(10),
-    )
+    model = compiled_model("airbench", recipe, policy, steps)
     images, labels = synthetic_images(recipe.batch_size)
     batch = (images, keras.utils.to_categorical(labels, 10))
     dataset = tf.data.Dataset.from_tensors(batch).repeat()

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -31,36 +32,35 @@ import keras
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _LOW_PRECISION = ("bfloat16", "float16")
-_compiled: dict[str, Any] = {}
 
 
-def _functions() -> tuple[Any, Any]:
-    """The forward and backward loops, compiled by XLA once per shape and dtype.
+@functools.cache
+def _gelu_with_compiled_gradient() -> Any:
+    """GELU as a `tf.custom_gradient` of two loops that XLA compiles once per shape and
+    dtype: the forward and the gradient.
 
     Both compute in float32 whatever the input dtype (as PyTorch's bf16 GELU does), so a
     bf16 activation is rounded once, on the way out.
     """
-    if not _compiled:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        @tf.function(jit_compile=True, autograph=False)
-        def forward(x):
-            xf = tf.cast(x, tf.float32)
-            return tf.cast(xf * (0.5 + 0.5 * tf.math.erf(xf * _INV_SQRT2)), x.dtype)
+    @tf.function(jit_compile=True, autograph=False)
+    def forward(x):
+        xf = tf.cast(x, tf.float32)
+        return tf.cast(xf * (0.5 + 0.5 * tf.math.erf(xf * _INV_SQRT2)), x.dtype)
 
-        @tf.function(jit_compile=True, autograph=False)
-        def backward(x, dy):
-            xf = tf.cast(x, tf.float32)
-            cdf = 0.5 + 0.5 * tf.math.erf(xf * _INV_SQRT2)
-            pdf = tf.exp(-0.5 * xf * xf) * _INV_SQRT_2PI
-            return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
+    @tf.function(jit_compile=True, autograph=False)
+    def backward(x, dy):
+        xf = tf.cast(x, tf.float32)
+        cdf = 0.5 + 0.5 * tf.math.erf(xf * _INV_SQRT2)
+        pdf = tf.exp(-0.5 * xf * xf) * _INV_SQRT_2PI
+        return tf.cast(tf.cast(dy, tf.float32) * (cdf + xf * pdf), x.dtype)
 
-        @tf.custom_gradient
-        def gelu(x):
-            return forward(x), lambda dy: backward(x, dy)
+    @tf.custom_gradient
+    def gelu(x):
+        return forward(x), lambda dy: backward(x, dy)
 
-        _compiled["gelu"] = gelu
-    return _compiled["gelu"]
+    return gelu
 
 
 def fused_gelu(x: Any) -> Any:
@@ -71,7 +71,7 @@ def fused_gelu(x: Any) -> Any:
         >>> round(float(fused_gelu(tf.constant(1.0))), 4)
         0.8413
     """
-    return _functions()(x)
+    return _gelu_with_compiled_gradient()(x)
 
 
 @keras.saving.register_keras_serializable(package="kerascls")
