@@ -38,6 +38,9 @@ from kerascls.cli.train import (
 import_tensorflow_quietly()
 
 from kerascls.train import fit, resume
+from kerascls.train.runtime import process_started
+
+STARTED = process_started()  # a --time-budget counts from here, imports included
 
 """
 ## The recipe
@@ -77,7 +80,7 @@ the accuracy with flip test-time augmentation, and a per-class table.
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train an image classifier on CIFAR-10.")
-    add_training_flags(parser, "fast")
+    add_training_flags(parser, None)  # the default recipe, Recipe(): "fast"
     args = parser.parse_args(argv)
     if args.resume:  # the run's own recipe, from its run.json; other flags do not apply
         run = resume(
@@ -86,7 +89,7 @@ def main(argv=None):
             callbacks=extra_callbacks(args),
         )
     else:
-        run = fit(recipe_from_flags(args), callbacks=extra_callbacks(args))
+        run = fit(recipe_from_flags(args), callbacks=extra_callbacks(args), started=STARTED)
     print_next_steps(run)
 
 

@@ -47,10 +47,11 @@ def tiny_run(colour_folder, tmp_path_factory):
     from kerascls.train import Recipe, fit
 
     root = tmp_path_factory.mktemp("tiny_run")
-    recipe = Recipe(
+    recipe = Recipe.for_model(
+        "cnn",
+        early_stopping_patience=0,
         data_dir=str(colour_folder),
         validation_size=0.2,
-        model="cnn",
         model_kwargs=TINY_MODEL,
         epochs=4,
         batch_size=16,

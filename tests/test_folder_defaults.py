@@ -126,7 +126,8 @@ def test_a_small_mixed_size_train_only_folder_trains_from_the_cli_with_no_flags_
     assert train_main([*argv, "--logdir", str(logdir)]) == 0
     out = capsys.readouterr().out
     assert "validation     3 images, held out of the training images" in out
-    assert "fitted to the data: batch size 1024 -> 8 (27 training images)" in out
+    assert "plan: airbench at 48x48, batch 8, 2 epochs" in out
+    assert "  batch size 1024 -> 8 (27 training images)" in out
     assert "top-5" not in out
 
     run = load_run(logdir=logdir)

@@ -22,7 +22,7 @@ from kerascls.models import (
 )
 from kerascls.models import registry as registry_module
 from kerascls.models.layers import classifier_head, image_input
-from kerascls.models.transfer import CAFFE_MEAN_RGB
+from kerascls.models.transfer import CAFFE_MEAN_RGB, keras_cache_dir
 
 MEAN, STD = (125.3, 123.0, 113.9), (63.0, 62.1, 66.7)
 TINY_CNN = {"filters": (4, 8), "convs_per_stage": 1}
@@ -201,7 +201,7 @@ def test_imagenet_weights_offline_raise_offline_error():
     except OfflineError as error:
         message = str(error)
         assert "\n" not in message
-        assert "weights=None" in message and "~/.keras/models" in message
+        assert "weights=None" in message and keras_cache_dir() in message
     else:
         assert model.output_shape == (None, 10)
 

@@ -66,11 +66,12 @@ def photo_run(tmp_path_factory):
     by fit on its test/ split."""
     root = tmp_path_factory.mktemp("photos")
     write_photo_folder(root / "photos")
-    recipe = Recipe(
+    recipe = Recipe.for_model(
+        "cnn",
+        early_stopping_patience=0,
         data_dir=str(root / "photos"),
         image_size=IMAGE_SIZE,
         validation_size=0.2,
-        model="cnn",
         model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
         epochs=3,
         batch_size=16,

@@ -36,8 +36,9 @@ def test_mlflow_logs_the_recipe_epochs_final_metrics_and_artifacts(tmp_path, mon
 
     monkeypatch.chdir(tmp_path)  # the sqlite store puts artifacts in ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    recipe = Recipe(
-        model="cnn",
+    recipe = Recipe.for_model(
+        "cnn",
+        early_stopping_patience=0,
         model_kwargs={"filters": (8,), "convs_per_stage": 1},
         epochs=2,
         batch_size=30,

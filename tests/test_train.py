@@ -37,7 +37,9 @@ def tiny_recipe(tmp_path: Path, **overrides) -> Recipe:
         adapt_to_data=False,  # the tests pin batch 16 (adapting would make it 8)
     )
     values.update(overrides)
-    return Recipe(**values)
+    # the classic SGD recipe a CNN gets (not airbench's), no early stopping
+    values.setdefault("early_stopping_patience", 0)
+    return Recipe.for_model(values.pop("model"), **values)
 
 
 def read_scalars(event_dir: Path) -> dict[str, list[float]]:

@@ -84,12 +84,13 @@ def trained_run(tmp_path_factory):
         folder = root / "data" / CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    recipe = Recipe(
+    recipe = Recipe.for_model(
+        "cnn",
+        early_stopping_patience=0,
         data_dir=str(root / "data"),
         validation_size=0.2,
         batch_size=32,
         augment="none",
-        model="cnn",
         model_kwargs={"filters": (8, 16), "convs_per_stage": 1},
         epochs=4,
         optimizer="adam",

@@ -10,6 +10,7 @@ kerascls-train --resume            # continue the newest run where it stopped
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from kerascls.cli.common import run_command
 
@@ -27,8 +28,15 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "--recipe",
         default=default_recipe,
         choices=list(RECIPES),
-        help="a named recipe (kerascls/train/presets.py); the other flags change its fields"
-        + (f"; default {default_recipe}" if default_recipe else ""),
+        help="a named recipe (kerascls/train/presets.py); the other flags change its fields; "
+        "default: fast, the default Recipe() (with --model and no --recipe: the preset "
+        "that suits that model)",
+    )
+    parser.add_argument(
+        "--no-plan",
+        action="store_true",
+        help="train the recipe exactly as written: no image size, batch size, epochs or "
+        "time cap planned for the data and this machine",
     )
     parser.add_argument(
         "--data-dir",
@@ -43,9 +51,26 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "val/ folder: a fraction (0.2) or a count (500); default 10%%, at most 5000, at "
         "least one per class",
     )
-    parser.add_argument("--model", help="a name from list_models()")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--model", help="a name from list_models() (default airbench)")
+    parser.add_argument(
+        "--pretrained",
+        nargs="?",
+        const="mobilenetv3small",
+        metavar="BACKBONE",
+        help="fine-tune an ImageNet backbone from keras.applications (downloaded once into "
+        "Keras's cache): mobilenetv3small (default), efficientnetb0 or resnet50; the head "
+        "first, then the whole backbone at a lower learning rate",
+    )
+    parser.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from an earlier kerascls run's weights (its folder), with a new head "
+        "when the classes differ; the model is that run's unless --model is given",
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="default: the recipe's (10), more on a small folder"
+    )
+    parser.add_argument("--batch-size", type=int, help="default: planned for the data")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--seed", type=int)
     parser.add_argument(
@@ -125,17 +150,54 @@ def _fraction_or_count(text: str) -> float | int:
 
 
 def recipe_from_flags(args: argparse.Namespace, **fields):
-    """The recipe --recipe names (or `Recipe()`), with the flags given and `fields` set."""
+    """The recipe --recipe names, with the flags given and `fields` set.
+
+    Without --recipe: the default recipe (`Recipe()`, the "fast" preset), or with --model
+    the preset whose optimisation suits that model (`preset_for_model`): the default's
+    learning rate and 64x BatchNorm-bias steps are airbench's own.
+    """
     from kerascls.train.budget import parse_duration
+    from kerascls.train.presets import preset_for_model
     from kerascls.train.recipe import Recipe
 
     given = {name: getattr(args, name) for name in _FLAG_FIELDS if getattr(args, name) is not None}
     if args.time_budget is not None:
         given["time_budget"] = parse_duration(args.time_budget)
+    if getattr(args, "no_plan", False):
+        given["adapt_to_data"] = False
+    given.update(_starting_weights(args, given.get("model")))
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
     given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir", "mlflow"))
-    return Recipe.preset(args.recipe, **given) if args.recipe else Recipe(**given)
+    name = args.recipe or preset_for_model(given.get("model") or Recipe().model)
+    return Recipe.preset(name, **given)
+
+
+def _starting_weights(args: argparse.Namespace, model: str | None) -> dict:
+    """The recipe fields of --pretrained and --init-from (checked before any data loads)."""
+    from kerascls.errors import KerasclsError
+    from kerascls.train import transfer_learning
+
+    pretrained = getattr(args, "pretrained", None)
+    init_from = getattr(args, "init_from", None)
+    if pretrained and init_from:
+        raise KerasclsError("use --init-from RUN or --pretrained, not both")
+    if pretrained:
+        name = transfer_learning.pretrained_model(pretrained)
+        if model and model != name:
+            raise KerasclsError(
+                f"--pretrained {pretrained} trains {name}; drop --model {model} or --pretrained"
+            )
+        backbone = name.removeprefix("transfer_")
+        return {"model": name, "pretrained": backbone}
+    if init_from:
+        # absolute: run.json must name the same run wherever it is resumed from
+        fields = {"init_from": str(Path(init_from).resolve()), "pretrained": None}
+        if model:
+            return fields
+        source, kwargs = transfer_learning.source_model_of(init_from)
+        return {**fields, "model": source, "model_kwargs": kwargs}
+    return {}
 
 
 def print_next_steps(run) -> None:
@@ -178,6 +240,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error(f"--cutout must be 0 (off) or a side in pixels, got {args.cutout}")
 
     from kerascls.train import fit, resume
+    from kerascls.train.runtime import process_started
 
     if args.resume:
         run = resume(
@@ -203,7 +266,7 @@ def _main(argv: list[str] | None) -> int:
 
         cross_validate(recipe, args.folds)
         return 0
-    run = fit(recipe, callbacks=extra_callbacks(args))
+    run = fit(recipe, callbacks=extra_callbacks(args), started=process_started())
     _plots_to_mlflow(run)
     print_next_steps(run)
     return 0

@@ -141,6 +141,29 @@ class ImageDataset:
         """Examples per class in each existing split, e.g. `{"train": [4500, ...], ...}`."""
         return {name: split.class_counts().tolist() for name, split in self.splits().items()}
 
+    def resized(self, image_size: tuple[int, int], reason: str) -> ImageDataset:
+        """The same images, decoded to `image_size` instead (`reason` says why, for the
+        run's first lines and run.json's source, which re-opens the data at that size).
+
+        Example:
+            >>> import numpy as np
+            >>> from kerascls.data import from_arrays
+            >>> ds = from_arrays(np.zeros((20, 8, 8, 3), np.uint8), np.arange(20) % 2)
+            >>> ds.resized((4, 4), "smaller").validation.image_size
+            (4, 4)
+        """
+        size = (int(image_size[0]), int(image_size[1]))
+        splits = {
+            name: dataclasses.replace(split, image_size=size) if split is not None else None
+            for name, split in (
+                ("train", self.train),
+                ("validation", self.validation),
+                ("test", self.test),
+            )
+        }
+        source = {**self.source, "image_size": list(size), "image_size_reason": reason}
+        return dataclasses.replace(self, image_size=size, source=source, **splits)
+
     def summary(self) -> str:
         """A one-line description for logs, e.g. 'cifar10: 10 classes, 32x32, train 45000'."""
         sizes = ", ".join(f"{name} {len(split)}" for name, split in self.splits().items())

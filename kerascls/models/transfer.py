@@ -30,7 +30,10 @@ Example:
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 import urllib.error
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +53,15 @@ _BACKBONES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "mobilenetv3small": ("MobileNetV3Small", "included", {"include_preprocessing": True}),
     "efficientnetb0": ("EfficientNetB0", "included", {}),
 }
+# The file each keras.applications constructor fetches for weights="imagenet" without its
+# top (keras/src/applications/*.py); used only when a failure does not quote the URL.
+_NO_TOP_FILES = {
+    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "mobilenetv3small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+    "efficientnetb0": "efficientnetb0_notop.h5",
+}
+# what keras.utils.get_file raises: "URL fetch failure on <url>: <code> -- <reason>"
+_FETCH_FAILURE = re.compile(r"URL fetch failure on (\S+?): (.*)")
 
 
 def _is_download_failure(error: BaseException) -> bool:
@@ -110,24 +122,71 @@ def fold_bgr_into_first_conv(backbone: Any, layer_name: str = "conv1_conv") -> N
     conv.kernel.assign(keras.ops.flip(conv.kernel, axis=2))
 
 
+def keras_cache_dir(subdir: str = "models") -> str:
+    """The folder where keras.utils.get_file keeps (and first looks for) downloaded files.
+
+    The same resolution as get_file's: `$KERAS_HOME` (read when Keras was imported) or
+    `~/.keras`, and `/tmp/.keras` when that folder is not writable (or does not exist).
+
+    Example:
+        >>> keras_cache_dir().endswith("models")
+        True
+    """
+    try:
+        from keras.src.backend.config import keras_home  # what get_file itself calls
+
+        home = keras_home()
+    except ImportError:  # a Keras that moved it: the documented rule
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    base = os.path.expanduser(home)
+    if not os.access(base, os.W_OK):
+        base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return os.path.join(base, subdir)
+
+
+def _offline_message(name: str, error: BaseException, was_cached: bool) -> str:
+    """One line: which weights file could not be fetched, and where to put it by hand."""
+    constructor = _BACKBONES[name][0]
+    url, reason = None, type(error).__name__
+    seen: BaseException | None = error
+    while seen is not None:
+        match = _FETCH_FAILURE.search(str(seen))
+        if match:
+            url, reason = match.group(1), match.group(2).split(" -- ")[-1].strip()
+            break
+        reason = str(seen).splitlines()[0] if str(seen) else reason
+        seen = seen.__cause__ or seen.__context__
+    file_name = os.path.basename(urllib.parse.urlsplit(url).path) if url else ""
+    file_name = file_name or _NO_TOP_FILES[name]
+    folder = keras_cache_dir()
+    source = f" (from {url})" if url else ""
+    # a file that was there failed Keras' checksum: get_file removed it, tried to download
+    damaged = " (the copy there failed Keras' checksum and was removed)" if was_cached else ""
+    return (
+        f"could not download the ImageNet weights of {constructor} (no network: {reason}): "
+        f"put {file_name}{source} into {folder}{os.sep}{damaged}, or pass weights=None "
+        f"(train without --pretrained) to start from random weights"
+    )
+
+
 def _load_backbone(name: str, weights: Any, input_shape: tuple[int, int, int]) -> Any:
     """Build the keras.applications backbone, turning a failed download into OfflineError."""
     import keras
 
     constructor, _, extra = _BACKBONES[name]
+    was_cached = os.path.exists(os.path.join(keras_cache_dir(), _NO_TOP_FILES[name]))
     try:
-        return getattr(keras.applications, constructor)(
-            include_top=False, weights=weights, input_shape=input_shape, name="backbone", **extra
+        # Keras' own model name: EfficientNet names its weights file after it, and asked
+        # for "backbone_notop.h5" the download fails (a 404) even with a network.
+        net = getattr(keras.applications, constructor)(
+            include_top=False, weights=weights, input_shape=input_shape, **extra
         )
     except Exception as error:
         if weights == "imagenet" and _is_download_failure(error):
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise OfflineError(
-                f"could not download the ImageNet weights of {constructor} ({reason}); connect "
-                "to the internet once so that Keras caches them under ~/.keras/models, or "
-                "pass weights=None to start from random weights"
-            ) from error
+            raise OfflineError(_offline_message(name, error, was_cached)) from error
         raise
+    net.name = "backbone"  # the name kerascls finds it by (Grad-CAM paths, unfreezing)
+    return net
 
 
 @register_model("transfer_resnet50", family="transfer", supports_tf_keras=False,
@@ -153,14 +212,14 @@ def transfer(
     Args:
         spec: the build spec (given by `create_model`).
         backbone: "resnet50", "mobilenetv3small" or "efficientnetb0".
-        weights: "imagenet" (downloaded once into ~/.keras/models), None (random), or the
-            path of a weights file for the backbone without its top.
+        weights: "imagenet" (downloaded once into `keras_cache_dir()`, ~/.keras/models),
+            None (random), or the path of a weights file for the backbone without its top.
         resize_to: resize inputs inside the model to this size (an int or (height,
             width); e.g. 96 or 224) before the backbone; needed below 32x32 and useful for
             small images, since the ImageNet features were learnt at 224x224.
         dropout: dropout rate before the logits (0 = off).
         freeze_backbone: freeze the backbone (train the head only); unfreeze later with
-            `unfreeze_top_layers`.
+            `unfreeze_top_layers`. Its BatchNormalization layers stay frozen either way.
 
     Returns:
         A functional model named `spec.name` whose layer "backbone" is the nested network.
@@ -192,6 +251,7 @@ def transfer(
     if preprocessing == "caffe" and weights is not None:
         fold_bgr_into_first_conv(net)
     net.trainable = not freeze_backbone
+    _freeze_batchnorm(net)
 
     inputs = keras.Input(shape=spec.input_shape, dtype="float32", name="image")
     if preprocessing == "caffe":
@@ -202,20 +262,57 @@ def transfer(
         x = keras.layers.Identity(name="standardize")(inputs)
     if size:
         x = keras.layers.Resizing(*size, name="resize")(x)
-    # training=False keeps BatchNormalization in inference mode even after unfreezing
-    # (Keras transfer-learning guide), so fine-tuning does not wreck its statistics.
+    # training=False, as the Keras transfer-learning guide writes it. In Keras 3 a
+    # functional model's training=True reaches nested layers anyway (Functional's
+    # operation_fn overrides it), so what keeps BatchNormalization in inference mode, its
+    # statistics intact while fine-tuning, is that its layers stay frozen
+    # (`_freeze_batchnorm`, `unfreeze_top_layers`).
     x = net(x, training=False)
     outputs = classifier_head(spec, x, dropout=dropout)
     return keras.Model(inputs, outputs, name=spec.name)
+
+
+def _freeze_batchnorm(net: Any) -> None:
+    """Freeze every BatchNormalization layer of `net`: a frozen one runs in inference mode."""
+    import keras
+
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+
+
+def backbone_of(model: Any) -> Any:
+    """The nested backbone of a transfer model: its layer "backbone", else its one nested model.
+
+    Raises:
+        ModelError: the model has no single nested backbone.
+
+    Example:
+        >>> from kerascls.models import create_model
+        >>> model = create_model("transfer_mobilenetv3small", 5, (32, 32, 3), weights=None)
+        >>> backbone_of(model).name
+        'backbone'
+    """
+    import keras
+
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    named = [layer for layer in nested if layer.name == "backbone"]
+    if len(named) != 1 and len(nested) != 1:
+        raise ModelError(
+            f"model {model.name!r} has {len(nested)} nested models, not one backbone: "
+            "fine-tuning phases need a transfer_* model (e.g. --pretrained)"
+        )
+    return named[0] if named else nested[0]
 
 
 def unfreeze_top_layers(model: Any, n: int) -> int:
     """Make the top `n` layers of a transfer model's backbone trainable, BN layers excepted.
 
     Follows the Keras transfer-learning guide: the backbone becomes trainable, every layer
-    below the top `n` stays frozen, and BatchNormalization layers stay frozen (they also
-    run in inference mode, as the backbone is called with training=False). Compile the
-    model again afterwards, with a low learning rate.
+    below the top `n` stays frozen, and BatchNormalization layers stay frozen (a frozen
+    BatchNormalization runs in inference mode, so its statistics never change). Compile the
+    model again afterwards, with a low learning rate, or, within one `fit`, use
+    `kerascls.train.transfer_learning.FineTunePhases`.
 
     Args:
         model: a model from a "transfer_*" builder (or any model with one nested
@@ -238,16 +335,9 @@ def unfreeze_top_layers(model: Any, n: int) -> int:
 
     if not is_int(n) or n < 0:
         raise ModelError(f"n must be an int >= 0, got {n!r}")
-    nested = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    named = [layer for layer in nested if layer.name == "backbone"]
-    if len(named) != 1 and len(nested) != 1:
-        raise ModelError(
-            f"model {model.name!r} has {len(nested)} nested models; unfreeze_top_layers needs "
-            "exactly one (a transfer model's 'backbone')"
-        )
-    net = named[0] if named else nested[0]
+    net = backbone_of(model)
     net.trainable = True
-    top = net.layers[len(net.layers) - n :] if n else []
+    top = net.layers[max(len(net.layers) - n, 0) :] if n else []  # n > layers: all of them
     for layer in net.layers:
         layer.trainable = False
     count = 0

@@ -69,16 +69,31 @@ def fit_to_data(
         else:
             notes.append(f"batch size {recipe.batch_size} -> {batch} ({why})")
 
-    if "augment" not in recipe.fixed and min(image_size) >= PHOTO_SIZE:
-        config = resolve_augment(recipe.augment)
-        if _is_small_image_crop(config):
-            changes["augment"] = "standard"
-            notes.append(
-                f"augmentation -> 'standard' (shifts, zoom, rotation, flip): a "
-                f"{config.crop_padding}-pixel crop suits 32x32 images, not "
-                f"{image_size[0]}x{image_size[1]}"
-            )
+    if "augment" not in recipe.fixed:
+        augment, note = _fitted_augment(recipe.augment, image_size)
+        if note:
+            changes["augment"] = augment
+            notes.append(note)
     return dataclasses.replace(recipe, **changes), notes
+
+
+def _fitted_augment(augment, image_size: tuple[int, int]) -> tuple[object, str | None]:
+    """Photo augmentation for photos; a cutout at most half the image's side."""
+    config = resolve_augment(augment)
+    if min(image_size) >= PHOTO_SIZE and _is_small_image_crop(config):
+        return "standard", (
+            f"augmentation -> 'standard' (shifts, zoom, rotation, flip): a "
+            f"{config.crop_padding}-pixel crop suits 32x32 images, not "
+            f"{image_size[0]}x{image_size[1]}"
+        )
+    side = min(image_size) // 2
+    if config.cutout > side:
+        fitted = dataclasses.replace(config, cutout=side).to_dict()
+        return (
+            fitted,
+            f"cutout {config.cutout} -> {side} pixels: half of {min(image_size)}-pixel images",
+        )
+    return augment, None
 
 
 def _fitted_batch(recipe: Recipe, num_train: int) -> int:

@@ -57,6 +57,10 @@ class TimeBudget(keras.callbacks.Callback):
         on_plan: called with every new total (the run records it to resume with).
         measure_steps: steps timed before the first plan (the first step, which traces
             the graph, is never counted).
+        max_steps: the most steps the run may take (the recipe's epochs), however much
+            time is left; None: no bound.
+        final_images_ratio: images of the final evaluation per validation image (the test
+            split may be larger than the validation split).
     """
 
     def __init__(
@@ -69,6 +73,8 @@ class TimeBudget(keras.callbacks.Callback):
         final_passes: int = 2,
         on_plan=None,
         measure_steps: int = 4,
+        max_steps: int | None = None,
+        final_images_ratio: float = 1.0,
     ):
         super().__init__()
         self.deadline = deadline
@@ -79,9 +85,13 @@ class TimeBudget(keras.callbacks.Callback):
         self.on_plan = on_plan
         self.step = int(start_step)
         self.measure_steps = max(int(measure_steps), 1)
+        self.max_steps = max_steps
+        self.final_images_ratio = float(final_images_ratio)
         self.step_seconds: list[float] = []
         self.validation_seconds: float | None = None
         self._epoch_train_seconds = 0.0
+        self._replan_after_measuring = True  # plan as soon as measure_steps are timed
+        self._per_step = 1.0  # seconds a step, as last measured
 
     def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self._epoch_start = time.perf_counter()
@@ -96,7 +106,8 @@ class TimeBudget(keras.callbacks.Callback):
         self.step += 1
         if batch > 0:  # a new epoch's first step waits for the pipeline to refill
             self.step_seconds.append(seconds)
-        if len(self.step_seconds) == self.measure_steps and self.validation_seconds is None:
+        if len(self.step_seconds) == self.measure_steps and self._replan_after_measuring:
+            self._replan_after_measuring = False
             self.plan()
         if self.step >= self.planned_steps:
             self.model.stop_training = True
@@ -111,6 +122,12 @@ class TimeBudget(keras.callbacks.Callback):
         if self.step >= self.planned_steps:  # no time for another step: end on this epoch
             self.model.stop_training = True
 
+    def speed_changed(self) -> None:
+        """The steps from now on cost differently (fine-tuning unfroze the backbone):
+        forget the timings so far and plan again once `measure_steps` new ones are in."""
+        self.step_seconds = []
+        self._replan_after_measuring = True
+
     @property
     def planned_steps(self) -> int:
         return int(keras.ops.convert_to_numpy(self.total_steps))
@@ -118,7 +135,9 @@ class TimeBudget(keras.callbacks.Callback):
     def plan(self) -> int:
         """Set the total steps from the measured speed; returns the new total."""
         recent = self.step_seconds[-4 * self.steps_per_epoch :]
-        per_step = float(np.median(recent)) if recent else 1.0
+        # just after a change of speed, until new steps are timed: the last estimate
+        per_step = float(np.median(recent)) if recent else self._per_step
+        self._per_step = per_step
         # Before the first validation is timed, guess it at a third of an epoch's steps
         # per validation image (inference costs about a third of training).
         validation = (
@@ -126,7 +145,7 @@ class TimeBudget(keras.callbacks.Callback):
             if self.validation_seconds is not None
             else per_step * self.steps_per_epoch / 3 * 0.1
         )
-        reserve = self.reserve_seconds + self.final_passes * validation
+        reserve = self.reserve_seconds + self.final_passes * validation * self.final_images_ratio
         left = self.deadline - time.perf_counter() - reserve
         per_step_all_in = per_step + validation / self.steps_per_epoch
         more = max(int(left / per_step_all_in), 0)
@@ -134,10 +153,14 @@ class TimeBudget(keras.callbacks.Callback):
         # (one more step there would be a whole epoch's pipeline refill and checkpoints).
         at_epoch_end = self.step % self.steps_per_epoch == 0
         total = self.step + more if at_epoch_end else max(self.step + more, self.step + 1)
+        if self.max_steps is not None:
+            total = max(min(total, self.max_steps), self.step)
         self.total_steps.assign(total)
         if self.on_plan is not None:
             self.on_plan(total)
-        log.info(
+        # said once, when the speed is first measured; then each epoch's heading says it
+        log.log(
+            logging.INFO if self.validation_seconds is None else logging.DEBUG,
             "time budget: %.2f s/step, %d steps planned (%.1f epochs), %.0f s left",
             per_step,
             total,

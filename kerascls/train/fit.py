@@ -44,7 +44,6 @@ from kerascls.runs import (
     write_json_atomic,
     write_text_atomic,
 )
-from kerascls.train.adapt import fit_to_data
 from kerascls.train.backup import prepare_resume
 from kerascls.train.callbacks import attach_run, build_callbacks
 from kerascls.train.cluster import (
@@ -53,6 +52,7 @@ from kerascls.train.cluster import (
     is_chief,
     worker_folder,
 )
+from kerascls.train.plan import plan_run
 from kerascls.train.recipe import Recipe
 from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
 from kerascls.train.schedules import build_optimizer
@@ -161,19 +161,26 @@ def fit(
     data=None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | str = "auto",
+    started: float | None = None,
 ) -> Run:
     """Train and evaluate the model that `recipe` describes, in a new run folder.
+
+    Unless `recipe.adapt_to_data` is False, the run first plans itself for the data and
+    this machine (kerascls/train/plan.py: image size, batch size, epochs, a time cap).
 
     Args:
         recipe: every knob of the run.
         data: an ImageDataset to use instead of loading what the recipe names.
         callbacks: more Keras callbacks, run after kerascls's own.
         verbose: Keras' fit verbosity (1: a progress bar per epoch).
+        started: the `time.perf_counter()` a time budget counts from; None: now (the
+            command line passes its process's start).
 
     Returns:
         The finished run (its folder, and run.json as `run.info`).
     """
-    return _train(recipe, None, data, callbacks, verbose, started=time.perf_counter())
+    started = time.perf_counter() if started is None else started
+    return _train(recipe, None, data, callbacks, verbose, started=started)
 
 
 def resume(
@@ -235,14 +242,15 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             "folder or set validation_size above 0"
         )
     data_changes = _check_data(resumed, data) if resumed else []
-    if resumed is None:  # a resumed run's recipe was fitted when it started
-        recipe, changes = fit_to_data(recipe, len(data.train), data.image_size)
+    plan = None
+    if resumed is None:  # a resumed run's recipe was planned when it started
+        plan = plan_run(recipe, data)
+        recipe, data = plan.recipe, plan.data
         if verbose != 0 and is_chief():
             from kerascls.data import describe_splits
 
             print(describe_splits(data))
-            for line in changes:
-                print(f"fitted to the data: {line}")
+            print(plan.describe())
     num_classes = len(data.class_names)
     input_shape = (*data.image_size, 3)
     normalization = _normalization(recipe, data, resumed)
@@ -267,11 +275,18 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
             model = _build_and_compile(
                 recipe, strategy, num_classes, input_shape, normalization, steps, total_steps
             )
+            start_notes: list[str] = []
             if resumed is None:
                 _init_from_data(model, data.train, recipe.seed)
+                # after the data's own init: the learnt weights (whitening too) win
+                start_notes = _init_from_run(recipe, model, verbose)
             if recipe.strategy == "multiworker":
                 build_for_multiworker(model, strategy, train_ds)
             info = _run_info(recipe, data, model, normalization, resumed)
+            if plan is not None:
+                info["plan"] = plan.to_dict()
+            if start_notes:
+                info["init_from"] = {"run": recipe.init_from, "notes": start_notes}
             if data_changes:  # run.json's dataset is now the new data; keep what changed
                 info["data_changed_on_resume"] = data_changes
             run = Run(path=write_dir, info=info)
@@ -294,7 +309,7 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                 validation_steps=-(-len(data.validation) // recipe.batch_size),
                 # a budgeted run stops itself when its planned steps are done
                 epochs=recipe.epochs if recipe.time_budget is None else 100_000,
-                callbacks=_schedule_callbacks(recipe, run, total_steps, steps, started)
+                callbacks=_schedule_callbacks(recipe, run, data, total_steps, steps, started)
                 + build_callbacks(
                     recipe,
                     write_dir,
@@ -433,22 +448,51 @@ def _init_from_data(model: keras.Model, train, seed: int) -> None:
     init_whitening(model, images)
 
 
-def _schedule_callbacks(recipe, run, total_steps, steps, started) -> list:
-    """Lookahead averaging and the time budget, which both follow the schedule's length."""
+def _schedule_callbacks(recipe, run, data, total_steps, steps, started) -> list:
+    """The progress display, lookahead averaging and the time budget, which all follow the
+    schedule's length."""
     from kerascls.train.budget import TimeBudget
     from kerascls.train.lookahead import Lookahead
+    from kerascls.train.progress import RunProgress
+    from kerascls.train.transfer_learning import FineTunePhases
 
     done = _epochs_in_history(run.path) * steps
-    callbacks: list[keras.callbacks.Callback] = []
+    deadline = None if recipe.time_budget is None else started + recipe.time_budget
+    callbacks: list[keras.callbacks.Callback] = [
+        RunProgress(steps, total_steps, started, deadline=deadline, start_step=done)
+    ]
+    budget = None
     if recipe.time_budget is not None:
-        callbacks.append(
-            TimeBudget(
-                deadline=started + recipe.time_budget,
-                total_steps=total_steps,
-                steps_per_epoch=steps,
-                start_step=done,
-                on_plan=lambda total: run.update(planned_steps=total),
-            )
+        # the plan's time cap bounds its extra epochs; a budget the user set trains on
+        capped = bool((run.info.get("plan") or {}).get("time_cap"))
+        final = data.test if data.test is not None else data.validation
+        budget = TimeBudget(
+            deadline=deadline,
+            total_steps=total_steps,
+            steps_per_epoch=steps,
+            start_step=done,
+            on_plan=lambda total: run.update(planned_steps=total),
+            max_steps=recipe.epochs * steps if capped else None,
+            final_images_ratio=len(final) / max(len(data.validation), 1),
+        )
+        callbacks.append(budget)
+    if recipe.fine_tune_switch is not None:
+
+        def switched(step: int) -> None:
+            run.update(fine_tune_switched_at=step)
+            if budget is not None:  # unfrozen steps cost more: the budget re-measures
+                budget.speed_changed()
+
+        callbacks.insert(
+            1,
+            FineTunePhases(
+                recipe.fine_tune_switch,
+                total_steps,
+                recipe.fine_tune_unfreeze,
+                recipe.fine_tune_lr_factor,
+                on_switch=switched,
+                deadline=deadline,
+            ),
         )
     if recipe.lookahead:
         callbacks.append(Lookahead(total_steps, start_step=done))
@@ -471,7 +515,24 @@ def _build_and_compile(
             metrics=build_metrics(num_classes),
             steps_per_execution=recipe.steps_per_execution,
         )
+        if recipe.fine_tune_switch is not None:  # the optimizer must know every variable
+            from kerascls.train.transfer_learning import prepare_optimizer_for_phases
+
+            prepare_optimizer_for_phases(model)
     return model
+
+
+def _init_from_run(recipe: Recipe, model: keras.Model, verbose) -> list[str]:
+    """With `recipe.init_from`: copy the earlier run's weights in, and say what was copied."""
+    if not recipe.init_from:
+        return []
+    from kerascls.train.transfer_learning import init_from_run
+
+    notes = init_from_run(model, recipe.init_from)
+    if verbose != 0 and is_chief():
+        for line in notes:
+            print(f"init: {line}")
+    return notes
 
 
 def _run_info(recipe, data, model, normalization, resumed) -> dict[str, Any]:

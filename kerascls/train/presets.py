@@ -1,12 +1,14 @@
 """Named recipes: `Recipe.preset(name)`, `kerascls-train --recipe NAME`, and the example's.
 
-- "fast": airbench94's algorithm on kerascls's pieces (the "airbench" model, patch
-  whitening, scale-free BatchNorm with 64x bias steps, Nesterov SGD at batch 1024 on a
-  short triangular schedule, label smoothing 0.2, lookahead averaging, flips and 2-pixel
-  reflected translations). The default of examples/cifar10.py.
-- "fast-long": the same for 24 epochs (an hour here; barely better, see below).
-- "resnet20": the ResNet-20 recipe that was the example's default until 2026-12 (SGD,
-  warm-up + cosine, pad-crop-flip + 16x16 cutout, 120 epochs: 89.56%).
+- "fast": the default recipe, `Recipe()` itself, which `kerascls-train` and
+  examples/cifar10.py train: airbench94's algorithm on kerascls's pieces (the "airbench"
+  model, patch whitening, scale-free BatchNorm with 64x bias steps, Nesterov SGD at batch
+  1024 on a short triangular schedule, label smoothing 0.2, lookahead averaging, flips
+  and 2-pixel reflected translations).
+- "fast-long": the same for 24 epochs (an hour here; barely better).
+- "resnet20": the ResNet-20 recipe (SGD, warm-up + cosine, pad-crop-flip + 16x16 cutout,
+  120 epochs: 89.56%). Its optimisation is also what a run that names another CNN
+  (`--model resnet56`) gets instead of airbench's (`preset_for_model`).
 - "vit" (vit_tiny) and "convnext" (convnext_nano): the transformer-era defaults for
   training from scratch at 32x32 (issue 22): AdamW, weight decay 0.05 (not on
   LayerNorm/LayerScale "gamma"/"beta" or biases), 5-epoch linear warm-up then cosine,
@@ -35,51 +37,39 @@ import dataclasses
 
 from kerascls.train.recipe import Recipe
 
-# airbench94's hyperparameters, translated to Keras' conventions:
-# - its lr 11.5 "per 1024 examples" on a summed loss with Nesterov momentum 0.85 is
-#   11.5 / (1 + 1 / 0.15) = 1.5 on Keras' mean loss;
-# - its weight decay (0.0153 per 1024 examples, coupled, inside the momentum) shrinks the
-#   weights by about 1.3% per step at the peak; Keras decays outside the momentum by
-#   lr * weight_decay per step, so 0.009 at lr 1.5.
-_FAST = Recipe(
-    model="airbench",
-    augment={"horizontal_flip": True, "crop_padding": 2, "crop_fill": "reflect"},
-    batch_size=1024,
+# The default recipe (Recipe()'s own field values, kerascls/train/recipe.py) is "fast".
+_FAST = Recipe()
+
+# What a model that is not airbench needs instead of the default's airbench-specific knobs:
+# plain SGD at batch 128 with warm-up + cosine, BatchNorm biases at the base learning rate,
+# no lookahead (this is the ResNet-20 recipe's optimisation, bar its epochs and cutout).
+_CLASSIC_SGD = dict(
+    batch_size=128,
     optimizer="sgd",
-    lr=1.5,
-    momentum=0.85,
+    lr=0.1,
+    momentum=0.9,
     nesterov=True,
-    weight_decay=0.009,
-    bias_lr_scale=64.0,
-    schedule="triangle",
-    epochs=10,
-    warmup_epochs=2.3,  # 23% of the run
-    label_smoothing=0.2,
-    lookahead=True,
-    # bf16 where the CPU has AVX512_BF16/AMX: the airbench model trains 2.5-3.3x faster
-    # there than in float32 (benchmarks/README.md), float32 elsewhere
-    mixed_precision="auto",
+    weight_decay=5e-3,
+    bias_lr_scale=1.0,
+    schedule="cosine",
+    warmup_epochs=2.0,
+    label_smoothing=0.1,
+    lookahead=False,
+    mixed_precision=False,
 )
 
 RECIPES: dict[str, Recipe] = {
     "fast": _FAST,
-    # 24 epochs: 58 minutes of training on a 2-core AVX512_BF16 EPYC (2026-12-04), 89.56%
-    # (90.42% flip TTA), only 0.40 points over "fast" at 2.5x the time: it overfits (train
-    # accuracy 99.3%); issue 19's 93% needs more than a longer schedule
+    # 24 epochs: barely better than "fast" at 2.5x the time (benchmarks/README.md)
     "fast-long": dataclasses.replace(_FAST, epochs=24, warmup_epochs=5.5),
     "resnet20": Recipe(
         model="resnet20",
         # pad 4 + crop + flip, and a 16x16 cutout (DeVries & Taylor 2017's CIFAR size)
         augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 16},
-        batch_size=128,
-        optimizer="sgd",
-        lr=0.1,
-        schedule="cosine",
-        weight_decay=5e-3,
-        label_smoothing=0.1,
-        epochs=120,  # 60 gave 88.1%; 120 gave 89.6% (2026-12-03)
+        epochs=120,  # 60 gave 88.1%, 120 gave 89.6% (benchmarks/README.md)
         # a guard against a stalled run, watching from half-way through the cosine only
         early_stopping_patience=10,
+        **_CLASSIC_SGD,
     ),
 }
 
@@ -89,6 +79,9 @@ RECIPES: dict[str, Recipe] = {
 # budgets only (see the module docstring).
 _TRANSFORMER_ERA = Recipe(
     model="vit_tiny",
+    bias_lr_scale=1.0,
+    lookahead=False,
+    mixed_precision=False,
     augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 8},
     batch_size=128,
     optimizer="adamw",
@@ -102,3 +95,46 @@ _TRANSFORMER_ERA = Recipe(
 )
 RECIPES["vit"] = _TRANSFORMER_ERA
 RECIPES["convnext"] = dataclasses.replace(_TRANSFORMER_ERA, model="convnext_nano")
+
+# --pretrained: fine-tune an ImageNet backbone as the Keras transfer-learning guide does.
+# The new head alone on the frozen backbone for the first 30% of the run (cheap: no
+# gradient through the backbone), then the whole backbone, BatchNorm frozen, at a tenth
+# of the learning rate. Adam at 1e-3 suits a fresh head on fixed features; photo
+# augmentation; float32 (the backbones are not the bf16-tuned airbench).
+RECIPES["pretrained"] = Recipe(
+    model="transfer_mobilenetv3small",
+    pretrained="mobilenetv3small",
+    augment="standard",
+    batch_size=64,
+    optimizer="adam",
+    lr=1e-3,
+    weight_decay=0.0,
+    schedule="cosine",
+    warmup_epochs=0.5,
+    label_smoothing=0.1,
+    bias_lr_scale=1.0,
+    lookahead=False,
+    mixed_precision=False,
+    fine_tune_switch=0.3,
+    fine_tune_unfreeze=None,
+    fine_tune_lr_factor=0.1,
+)
+
+
+def preset_for_model(model: str) -> str:
+    """The preset whose optimisation suits `model`, for a run that names a model but no
+    recipe: the default ("fast") is airbench's, tuned to its scale-free BatchNorm.
+
+    Example:
+        >>> [preset_for_model(name) for name in ("airbench", "resnet56", "vit_small")]
+        ['fast', 'resnet20', 'vit']
+    """
+    if model == "airbench":
+        return "fast"
+    if model.startswith("transfer_"):
+        return "pretrained"
+    if model.startswith("vit"):
+        return "vit"
+    if model.startswith("convnext"):
+        return "convnext"
+    return "resnet20"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
 import keras
 import tensorflow as tf
@@ -128,3 +129,26 @@ def describe_cpu(cpuinfo: str = "/proc/cpuinfo") -> str:
 
 
 _BF16_FLAGS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512_BF16"), ("avx512f", "AVX-512"))
+
+
+def process_started() -> float:
+    """The `time.perf_counter()` reading at this process's start.
+
+    A time budget counts from when the user pressed Enter: Python's and TensorFlow's
+    imports (several seconds) are part of the run they wait for. Read from Linux's /proc;
+    elsewhere, now.
+
+    Example:
+        >>> 0 <= time.perf_counter() - process_started() < 3600
+        True
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        # field 22 of stat, the start time in clock ticks after boot (fields[0] is field 3)
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
+    return time.perf_counter() - max(age, 0.0)

@@ -180,7 +180,7 @@ def learning_rate(
     `total_steps` (an int or a `keras.Variable`) overrides epochs x steps_per_epoch; the
     time budget passes a variable it sets once the run's speed is known.
     """
-    total = recipe.epochs * steps_per_epoch if total_steps is None else total_steps
+    total = recipe.epoch_count() * steps_per_epoch if total_steps is None else total_steps
     if recipe.schedule == "constant":
         return recipe.lr
     if recipe.schedule == "step":
