@@ -280,3 +280,44 @@ def _compiled_cnn() -> keras.Model:
     model = create_model("cnn", 2, (8, 8, 3), filters=(4,))
     model.compile("adam", "categorical_crossentropy")
     return model
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def test_the_command_line_starts_from_an_earlier_run_on_another_folder(tiny_run, tmp_path, capsys):
+    """kerascls-train --init-from RUN on a folder with other classes: the earlier run's model
+    (not the default airbench), its weights, a new head, all said and kept in run.json."""
+    from kerascls.cli.train import main
+
+    root = write_colour_folder(tmp_path / "two_colours", per_class=12, seed=1)
+    shutil.rmtree(root / "train" / "blue")
+    logdir = tmp_path / "logs"
+    argv = ["--data-dir", str(root), "--init-from", str(tiny_run.path), "--epochs", "1"]
+    assert main([*argv, "--logdir", str(logdir), "--run-name", "tuned"]) == 0
+    out = capsys.readouterr().out
+    assert f"init: weights from {tiny_run.path} (cnn, 3 classes -> 2)" in out
+    run = load_run(logdir / "two_colours" / "tuned")
+    assert run.info["model"]["name"] == "cnn" and run.info["class_names"] == ["green", "red"]
+    assert run.info["recipe"]["init_from"] == str(tiny_run.path)
+    assert "head_dense starts fresh (kernel (16, 3) -> (16, 2))" in run.info["init_from"]["notes"]
+    assert run.info["metrics"]["validation"]["accuracy"] >= 0.5
+
+
+def test_pretrained_without_a_network_is_one_line_naming_the_file(keras_home, tmp_path, capsys):
+    from kerascls.cli.train import main
+
+    if not _offline():
+        pytest.skip("this machine can download the weights")
+    root = write_colour_folder(tmp_path / "colours", per_class=4, size=32)
+    argv = ["--data-dir", str(root), "--pretrained", "--logdir", str(tmp_path / "logs")]
+    assert main(argv) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: could not download the ImageNet weights of MobileNetV3Small")
+    assert MOBILENET_FILE in err[-1] and str(keras_home / "models") in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert main(["--data-dir", str(root), "--pretrained", "vgg16"]) != 0  # before any data
+    assert capsys.readouterr().err.strip() == (
+        "error: --pretrained 'vgg16' is not a backbone with ImageNet weights: choose one of "
+        "efficientnetb0, mobilenetv3small, resnet50"
+    )

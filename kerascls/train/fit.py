@@ -55,6 +55,7 @@ from kerascls.train.cluster import (
 from kerascls.train.plan import plan_run
 from kerascls.train.recipe import Recipe
 from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
+from kerascls.train.schedule_callbacks import schedule_callbacks
 from kerascls.train.schedules import build_optimizer
 
 log = logging.getLogger(__name__)
@@ -309,7 +310,15 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                 validation_steps=-(-len(data.validation) // recipe.batch_size),
                 # a budgeted run stops itself when its planned steps are done
                 epochs=recipe.epochs if recipe.time_budget is None else 100_000,
-                callbacks=_schedule_callbacks(recipe, run, data, total_steps, steps, started)
+                callbacks=schedule_callbacks(
+                    recipe,
+                    run,
+                    data,
+                    total_steps,
+                    steps,
+                    started,
+                    done_steps=_epochs_in_history(run.path) * steps,
+                )
                 + build_callbacks(
                     recipe,
                     write_dir,
@@ -446,57 +455,6 @@ def _init_from_data(model: keras.Model, train, seed: int) -> None:
         [batch.numpy() for batch, _ in make_pipeline(sample, 500, training=False)]
     )
     init_whitening(model, images)
-
-
-def _schedule_callbacks(recipe, run, data, total_steps, steps, started) -> list:
-    """The progress display, lookahead averaging and the time budget, which all follow the
-    schedule's length."""
-    from kerascls.train.budget import TimeBudget
-    from kerascls.train.lookahead import Lookahead
-    from kerascls.train.progress import RunProgress
-    from kerascls.train.transfer_learning import FineTunePhases
-
-    done = _epochs_in_history(run.path) * steps
-    deadline = None if recipe.time_budget is None else started + recipe.time_budget
-    callbacks: list[keras.callbacks.Callback] = [
-        RunProgress(steps, total_steps, started, deadline=deadline, start_step=done)
-    ]
-    budget = None
-    if recipe.time_budget is not None:
-        # the plan's time cap bounds its extra epochs; a budget the user set trains on
-        capped = bool((run.info.get("plan") or {}).get("time_cap"))
-        final = data.test if data.test is not None else data.validation
-        budget = TimeBudget(
-            deadline=deadline,
-            total_steps=total_steps,
-            steps_per_epoch=steps,
-            start_step=done,
-            on_plan=lambda total: run.update(planned_steps=total),
-            max_steps=recipe.epochs * steps if capped else None,
-            final_images_ratio=len(final) / max(len(data.validation), 1),
-        )
-        callbacks.append(budget)
-    if recipe.fine_tune_switch is not None:
-
-        def switched(step: int) -> None:
-            run.update(fine_tune_switched_at=step)
-            if budget is not None:  # unfrozen steps cost more: the budget re-measures
-                budget.speed_changed()
-
-        callbacks.insert(
-            1,
-            FineTunePhases(
-                recipe.fine_tune_switch,
-                total_steps,
-                recipe.fine_tune_unfreeze,
-                recipe.fine_tune_lr_factor,
-                on_switch=switched,
-                deadline=deadline,
-            ),
-        )
-    if recipe.lookahead:
-        callbacks.append(Lookahead(total_steps, start_step=done))
-    return callbacks
 
 
 def _build_and_compile(

@@ -126,6 +126,11 @@ def plan_run(recipe: Recipe, data: Any, machine: Machine | None = None) -> Plan:
         recipe = dataclasses.replace(recipe, epochs=recipe.epoch_count())
         return Plan(recipe, data, machine, ["as written (--no-plan): nothing fitted"])
     notes: list[str] = []
+    if "model" not in recipe.fixed and data.train.paths is not None and not recipe.init_from:
+        notes.append(
+            f"model {recipe.model}: the recipe's (--model NAME for another, --pretrained to "
+            f"fine-tune ImageNet weights, --init-from RUN to start from an earlier run)"
+        )
     data = _plan_image_size(recipe, data, machine, notes)
     recipe, fitted = fit_to_data(recipe, len(data.train), data.image_size)
     notes += fitted

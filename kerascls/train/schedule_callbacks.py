@@ -1,0 +1,83 @@
+"""The callbacks that follow a run's schedule: its length, its phases and its clock.
+
+The schedule's length is an int, or a `keras.Variable` that a time budget sets as it
+measures the run's speed; the progress display, the fine-tuning phases and lookahead all
+read it, so they stay in step with the budget's plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from kerascls.data import ImageDataset
+from kerascls.runs import Run
+from kerascls.train.budget import TimeBudget
+from kerascls.train.lookahead import Lookahead
+from kerascls.train.progress import RunProgress
+from kerascls.train.recipe import Recipe
+from kerascls.train.transfer_learning import FineTunePhases
+
+
+def schedule_callbacks(
+    recipe: Recipe,
+    run: Run,
+    data: ImageDataset,
+    total_steps: Any,
+    steps: int,
+    started: float,
+    done_steps: int = 0,
+) -> list[keras.callbacks.Callback]:
+    """The progress display, fine-tuning phases, time budget and lookahead of a run.
+
+    Args:
+        recipe: the run's (planned) recipe.
+        run: the run, whose run.json they update (planned steps, the phase switch).
+        data: the run's data (the final evaluation's size, for the budget's reserve).
+        total_steps: the schedule's length: an int, or the variable a budget sets.
+        steps: training steps an epoch.
+        started: `time.perf_counter()` the budget counts from.
+        done_steps: steps already trained (a resumed run).
+    """
+    done = done_steps
+    deadline = None if recipe.time_budget is None else started + recipe.time_budget
+    callbacks: list[keras.callbacks.Callback] = [
+        RunProgress(steps, total_steps, started, deadline=deadline, start_step=done)
+    ]
+    budget = None
+    if recipe.time_budget is not None:
+        # the plan's time cap bounds its extra epochs; a budget the user set trains on
+        capped = bool((run.info.get("plan") or {}).get("time_cap"))
+        final = data.test if data.test is not None else data.validation
+        budget = TimeBudget(
+            deadline=deadline,
+            total_steps=total_steps,
+            steps_per_epoch=steps,
+            start_step=done,
+            on_plan=lambda total: run.update(planned_steps=total),
+            max_steps=recipe.epochs * steps if capped else None,
+            final_images_ratio=len(final) / max(len(data.validation), 1),
+        )
+        callbacks.append(budget)
+    if recipe.fine_tune_switch is not None:
+
+        def switched(step: int) -> None:
+            run.update(fine_tune_switched_at=step)
+            if budget is not None:  # unfrozen steps cost more: the budget re-measures
+                budget.speed_changed()
+
+        callbacks.insert(
+            1,
+            FineTunePhases(
+                recipe.fine_tune_switch,
+                total_steps,
+                recipe.fine_tune_unfreeze,
+                recipe.fine_tune_lr_factor,
+                on_switch=switched,
+                deadline=deadline,
+            ),
+        )
+    if recipe.lookahead:
+        callbacks.append(Lookahead(total_steps, start_step=done))
+    return callbacks
