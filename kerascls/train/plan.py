@@ -155,7 +155,7 @@ def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[st
     size = (max(round(height * scale), 1), max(round(width * scale), 1))
     speedup = (height * width) / (size[0] * size[1])
     notes.append(
-        f"image size {height}x{width} -> {size[0]}x{size[1]}: on a CPU, about {speedup:.0f}x "
+        f"image size {height}x{width} -> {size[0]}x{size[1]}: on a CPU, about {speedup:.2g}x "
         f"less compute a step, for little accuracy on small folders (--image-size {height} "
         f"to keep the detail)"
     )
