@@ -4,6 +4,7 @@ photos and on CIFAR-size data, on a CPU and on a GPU, and what the user's flags 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import keras
@@ -117,3 +118,19 @@ def test_the_epoch_heading_gives_the_planned_epochs_and_the_time_left(capsys):
     progress.on_epoch_begin(1)
     heading = capsys.readouterr().out.strip()
     assert heading.startswith("Epoch 2/14 · 6 min") and "left (ends by" in heading
+
+
+def test_the_expected_duration_is_said_once_the_first_steps_are_timed(capsys):
+    progress = RunProgress(steps_per_epoch=10, total_steps=100, started=time.perf_counter())
+    progress.set_params({"verbose": 1, "epochs": 10, "steps": 10})
+    progress.on_train_begin()
+    progress.on_epoch_begin(0)
+    for batch in range(5):  # the first step (tracing) is not timed; then 4 of 0.05 s
+        progress.on_train_batch_begin(batch)
+        progress._step_started -= 0.05
+        progress.on_train_batch_end(batch)
+    lines = capsys.readouterr().out.splitlines()
+    expected = [line for line in lines if line.startswith("expected: about")]
+    assert len(expected) == 1 and "10 epochs at 0.05 s a step" in expected[0]
+    # 95 steps left at 0.05 s, plus a tenth for validation: about 5 s
+    assert progress.expected_seconds == pytest.approx(95 * 0.05 * 1.1, abs=0.5)

@@ -84,10 +84,16 @@ class Plan:
         """The lines printed at the start of the run, after the data split."""
         recipe = self.recipe
         height, width = self.data.image_size
+        from kerascls.train.progress import format_seconds
+
         how_long = f"{recipe.epochs} epochs"
         if recipe.time_budget is not None:
-            minutes = recipe.time_budget / 60
-            how_long = f"up to {recipe.epochs} epochs, ending within {minutes:.3g} minutes"
+            budget = format_seconds(recipe.time_budget)
+            how_long = (
+                f"up to {recipe.epochs} epochs, ending within {budget}"
+                if self.time_cap
+                else f"as many epochs as fit in {budget}, start to evaluated run"
+            )
         lines = [
             f"plan: {recipe.model} at {height}x{width}, batch {recipe.batch_size}, {how_long} "
             f"(planned for {self.machine.describe()})"

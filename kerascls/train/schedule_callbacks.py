@@ -42,9 +42,7 @@ def schedule_callbacks(
     """
     done = done_steps
     deadline = None if recipe.time_budget is None else started + recipe.time_budget
-    callbacks: list[keras.callbacks.Callback] = [
-        RunProgress(steps, total_steps, started, deadline=deadline, start_step=done)
-    ]
+    callbacks: list[keras.callbacks.Callback] = []
     budget = None
     if recipe.time_budget is not None:
         # the plan's time cap bounds its extra epochs; a budget the user set trains on
@@ -68,7 +66,7 @@ def schedule_callbacks(
                 budget.speed_changed()
 
         callbacks.insert(
-            1,
+            0,
             FineTunePhases(
                 recipe.fine_tune_switch,
                 total_steps,
@@ -80,4 +78,6 @@ def schedule_callbacks(
         )
     if recipe.lookahead:
         callbacks.append(Lookahead(total_steps, start_step=done))
+    # last: its figures then read the plan the budget has just made at the same step
+    callbacks.append(RunProgress(steps, total_steps, started, deadline=deadline, start_step=done))
     return callbacks
