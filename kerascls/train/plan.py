@@ -6,8 +6,10 @@ laptop. `plan_run` fits the one to the other, one decision at a time, each print
 start of the run with its reason and kept in run.json under "plan":
 
 - image size: on a CPU, photos train at 64x64 at most (compute grows with the square of
-  the side: 64 px costs a sixth of 150 px; 64 px is where small-folder accuracy levels
-  off here, benchmarks/README.md); on a GPU at the folder's own size (up to 224);
+  the side: 64 px costs about a fifth of 150 px, which is what lets a folder of 3,000
+  photos train for 400 steps in minutes); on a GPU at the folder's own size (up to 224).
+  Whether 96 or 128 px would pay for their cost on photos with full detail is not
+  measured (benchmarks/README.md: the folders there carry 32 px of detail);
 - batch size, learning rate and augmentation: `fit_to_data` (kerascls/train/adapt.py);
 - how long: the recipe's epochs, and on a small folder more of them, so that the run takes
   at least `MIN_STEPS` optimizer steps (10 epochs of 3,000 photos are only a hundred).
@@ -162,8 +164,7 @@ def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[st
     speedup = (height * width) / (size[0] * size[1])
     notes.append(
         f"image size {height}x{width} -> {size[0]}x{size[1]}: on a CPU, about {speedup:.2g}x "
-        f"less compute a step, for little accuracy on small folders (--image-size {height} "
-        f"to keep the detail)"
+        f"less compute a step (--image-size {height} to keep the detail)"
     )
     return data.resized(size, f"{size[0]}x{size[1]}, planned for a CPU (--image-size to change)")
 
