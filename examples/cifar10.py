@@ -40,8 +40,6 @@ import_tensorflow_quietly()
 from kerascls.train import fit, resume
 from kerascls.train.runtime import process_started
 
-STARTED = process_started()  # a --time-budget counts from here, imports included
-
 """
 ## The recipe
 
@@ -89,7 +87,9 @@ def main(argv=None):
             callbacks=extra_callbacks(args),
         )
     else:
-        run = fit(recipe_from_flags(args), callbacks=extra_callbacks(args), started=STARTED)
+        # a --time-budget counts from the process's start, imports included
+        recipe = recipe_from_flags(args)
+        run = fit(recipe, callbacks=extra_callbacks(args), started=process_started())
     print_next_steps(run)
 
 

@@ -157,20 +157,20 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
     learning rate and 64x BatchNorm-bias steps are airbench's own.
     """
     from kerascls.train.budget import parse_duration
-    from kerascls.train.presets import preset_for_model
     from kerascls.train.recipe import Recipe
 
     given = {name: getattr(args, name) for name in _FLAG_FIELDS if getattr(args, name) is not None}
     if args.time_budget is not None:
         given["time_budget"] = parse_duration(args.time_budget)
-    if getattr(args, "no_plan", False):
+    if args.no_plan:
         given["adapt_to_data"] = False
     given.update(_starting_weights(args, given.get("model")))
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
     given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir", "mlflow"))
-    name = args.recipe or preset_for_model(given.get("model") or Recipe().model)
-    return Recipe.preset(name, **given)
+    if args.recipe:
+        return Recipe.preset(args.recipe, **given)
+    return Recipe.for_model(given.pop("model", Recipe().model), **given)
 
 
 def _starting_weights(args: argparse.Namespace, model: str | None) -> dict:
@@ -178,8 +178,7 @@ def _starting_weights(args: argparse.Namespace, model: str | None) -> dict:
     from kerascls.errors import KerasclsError
     from kerascls.train import transfer_learning
 
-    pretrained = getattr(args, "pretrained", None)
-    init_from = getattr(args, "init_from", None)
+    pretrained, init_from = args.pretrained, args.init_from
     if pretrained and init_from:
         raise KerasclsError("use --init-from RUN or --pretrained, not both")
     if pretrained:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kerascls.train.adapt import fit_to_data
+from kerascls.train.progress import format_seconds
 from kerascls.train.recipe import Recipe
 
 CPU_MAX_SIDE = 64  # photos train at most this large on a CPU, from scratch
@@ -86,8 +87,6 @@ class Plan:
         """The lines printed at the start of the run, after the data split."""
         recipe = self.recipe
         height, width = self.data.image_size
-        from kerascls.train.progress import format_seconds
-
         how_long = f"{recipe.epochs} epochs"
         if recipe.time_budget is not None:
             budget = format_seconds(recipe.time_budget)

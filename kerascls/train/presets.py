@@ -129,12 +129,12 @@ def preset_for_model(model: str) -> str:
         >>> [preset_for_model(name) for name in ("airbench", "resnet56", "vit_small")]
         ['fast', 'resnet20', 'vit']
     """
+    from kerascls.models import get_model_info  # an unknown name: its one-line error
+
     if model == "airbench":
         return "fast"
-    if model.startswith("transfer_"):
-        return "pretrained"
-    if model.startswith("vit"):
-        return "vit"
-    if model.startswith("convnext"):
-        return "convnext"
-    return "resnet20"
+    return _PRESET_OF_FAMILY.get(get_model_info(model).family, "resnet20")
+
+
+# the registry's model families that have a preset of their own; other CNNs: "resnet20"
+_PRESET_OF_FAMILY = {"transfer": "pretrained", "vit": "vit", "convnext": "convnext"}

@@ -40,9 +40,7 @@ def schedule_callbacks(
         started: `time.perf_counter()` the budget counts from.
         done_steps: steps already trained (a resumed run).
     """
-    done = done_steps
     deadline = None if recipe.time_budget is None else started + recipe.time_budget
-    callbacks: list[keras.callbacks.Callback] = []
     budget = None
     if recipe.time_budget is not None:
         # the plan's time cap bounds its extra epochs; a budget the user set trains on
@@ -52,12 +50,12 @@ def schedule_callbacks(
             deadline=deadline,
             total_steps=total_steps,
             steps_per_epoch=steps,
-            start_step=done,
+            start_step=done_steps,
             on_plan=lambda total: run.update(planned_steps=total),
             max_steps=recipe.epochs * steps if capped else None,
             final_images_ratio=len(final) / max(len(data.validation), 1),
         )
-        callbacks.append(budget)
+    callbacks: list[keras.callbacks.Callback] = []
     if recipe.fine_tune_switch is not None:
 
         def switched(step: int) -> None:
@@ -65,8 +63,7 @@ def schedule_callbacks(
             if budget is not None:  # unfrozen steps cost more: the budget re-measures
                 budget.speed_changed()
 
-        callbacks.insert(
-            0,
+        callbacks.append(
             FineTunePhases(
                 recipe.fine_tune_switch,
                 total_steps,
@@ -74,10 +71,14 @@ def schedule_callbacks(
                 recipe.fine_tune_lr_factor,
                 on_switch=switched,
                 deadline=deadline,
-            ),
+            )
         )
+    if budget is not None:
+        callbacks.append(budget)
     if recipe.lookahead:
-        callbacks.append(Lookahead(total_steps, start_step=done))
+        callbacks.append(Lookahead(total_steps, start_step=done_steps))
     # last: its figures then read the plan the budget has just made at the same step
-    callbacks.append(RunProgress(steps, total_steps, started, deadline=deadline, start_step=done))
+    callbacks.append(
+        RunProgress(steps, total_steps, started, deadline=deadline, start_step=done_steps)
+    )
     return callbacks

@@ -210,10 +210,10 @@ def init_from_run(model: Any, run_dir: str | os.PathLike) -> list[str]:
     copied, fresh, kept = _copy_weights(model, source)
     if copied == 0:
         hint = (
-            f"it trained model {source_name!r}: pass --model {source_name} (with its "
-            f"--model-kwargs), or drop --init-from"
+            f"it trained model {source_name!r}: pass --model {source_name} (or leave "
+            f"--model out to build that run's model), or drop --init-from"
             if source_name != model.name
-            else "its model kwargs differ: build it with the same --model-kwargs"
+            else "its model kwargs differ: build it with that run's model kwargs"
         )
         raise KerasclsError(f"--init-from {run.path}: no layer's weights fit this model; {hint}")
     classes_before = len(run.info.get("class_names") or []) or source.output_shape[-1]
