@@ -32,6 +32,8 @@ Usage:
     python benchmarks/photo_folders.py --folders pets2 --settings budget:5m
     python benchmarks/photo_folders.py --folders pets2 --settings budget:2m init:2m
         # --init-from the no-flag others8 run against training from scratch, equal time
+    python benchmarks/photo_folders.py --folders wild2 --settings noflags 'flags:--low-res 1'
+        # progressive resizing (the default plan) against one size, same folder, same run
     python benchmarks/photo_folders.py --build-only --root ../photo-folders
     python benchmarks/photo_folders.py --quick --root /tmp/pf --logdir /tmp/pf-logs
 """
@@ -41,6 +43,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -239,8 +243,11 @@ def setting_flags(setting: str, init_run: Path | None = None) -> list[str]:
     if setting.startswith("init:"):
         source = ["--init-from", str(init_run)] if init_run else []
         return [*source, "--time-budget", setting.split(":", 1)[1]]
+    if setting.startswith("flags:"):
+        return shlex.split(setting.split(":", 1)[1])
     raise SystemExit(
-        f"unknown setting {setting!r}: use noflags, budget:DURATION (budget:5m) or init:DURATION"
+        f"unknown setting {setting!r}: use noflags, budget:DURATION (budget:5m), "
+        f"init:DURATION or 'flags:FLAGS' (e.g. 'flags:--low-res 1 --seed 2')"
     )
 
 
@@ -304,7 +311,7 @@ def run_one(
     folder: Path, setting: str, logdir: Path, logs: Path, init_run: Path | None = None
 ) -> dict[str, Any]:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_name = f"{folder.name}-{setting.replace(':', '')}-{stamp}"
+    run_name = f"{folder.name}-{re.sub(r'[^A-Za-z0-9.]+', '', setting)}-{stamp}"
     cmd = [sys.executable, "-m", "kerascls.cli.train", "--data-dir", str(folder)]
     cmd += ["--logdir", str(logdir), "--run-name", run_name, *setting_flags(setting, init_run)]
     print(f"\n$ {' '.join(cmd[1:])}", flush=True)

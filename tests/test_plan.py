@@ -57,11 +57,16 @@ def test_a_photo_folder_on_a_cpu_trains_small_longer_and_within_a_time_cap(photo
     assert f"within {CPU_TIME_CAP / 60:.0f} minutes" in text
     record = plan.to_dict()
     assert record["image_size"] == [64, 64] and record["time_cap"] is True
+    # low resolution first: half the side for the first half of the steps
+    assert (recipe.low_res_scale, recipe.low_res_share) == (0.5, 0.5)
+    assert "at 32x32, then 64x64" in text and "--low-res 1" in text
+    assert record["low_res_scale"] == 0.5
 
 
 def test_on_a_gpu_the_photos_keep_their_size_and_the_epochs_run_in_full(photos):
     plan = plan_run(Recipe(), load_image_folder(photos), GPU)
     assert plan.data.image_size == (150, 150)
+    assert plan.recipe.low_res_scale == 0.5  # 75x75 first
     assert plan.recipe.time_budget is None and not plan.time_cap
     assert plan.recipe.epochs > Recipe().epoch_count()
 
@@ -73,6 +78,11 @@ def test_what_the_user_chose_stays_as_chosen(photos):
     )
     plan = plan_run(chosen, data, CPU)
     assert plan.data.image_size == (96, 96)
+    one_size = Recipe(low_res_scale=1.0, fixed=("low_res_scale",))
+    assert plan_run(one_size, data, CPU).recipe.low_res_scale == 1.0
+    # a ViT's position embeddings take one size: it trains at one size, said nowhere
+    vit = plan_run(Recipe(model="vit_tiny", fixed=("model",)), data, CPU)
+    assert vit.recipe.low_res_scale == 1.0 and "resolutions" not in vit.describe()
     assert (plan.recipe.epochs, plan.recipe.batch_size, plan.recipe.time_budget) == (3, 4, None)
     budget = Recipe(time_budget=120.0, fixed=("time_budget",))
     planned = plan_run(budget, data, CPU).recipe

@@ -149,6 +149,18 @@ def _fraction_or_count(text: str) -> float | int:
     return value if value < 1 else int(value)
 
 
+def _low_res_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a fraction of the image side in (0, 1], such as 0.5 (1: one size)"
+        )
+    return value
+
+
 def recipe_from_flags(args: argparse.Namespace, **fields):
     """The recipe --recipe names, with the flags given and `fields` set.
 
@@ -221,6 +233,14 @@ def _main(argv: list[str] | None) -> int:
         "examples/cifar10.py does with 16 on 32x32 images; default 0: off",
     )
     parser.add_argument("--image-size", type=int, default=None, help="resize images to N x N")
+    parser.add_argument(
+        "--low-res",
+        type=_low_res_scale,
+        metavar="SCALE",
+        help="progressive resizing: train the first half of the steps on images of SCALE "
+        "times the side (e.g. 0.5), then at full size; 1: one size throughout; default: "
+        "planned (0.5 on photo folders of 64 px and more, for the models that take any size)",
+    )
     parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument(
@@ -255,6 +275,8 @@ def _main(argv: list[str] | None) -> int:
         fields["augment"] = _augment_from_flags(args.augment or "cifar", args.cutout)
     if args.image_size:
         fields["image_size"] = (args.image_size, args.image_size)
+    if args.low_res is not None:
+        fields["low_res_scale"] = args.low_res
     if args.optimizer:
         fields["optimizer"] = args.optimizer
     if args.mixed_precision:

@@ -34,7 +34,7 @@ from kerascls.data.fingerprint import describe_changes, recorded_fingerprint
 from kerascls.data.folder import load_image_folder
 from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
 from kerascls.data.imbalance import balanced_class_weights
-from kerascls.data.pipeline import make_pipeline
+from kerascls.data.pipeline import LowResolution, make_pipeline
 from kerascls.data.samples import calibration_images, heldout_split, split_arrays
 from kerascls.data.sources import dataset_from_source
 from kerascls.data.splits import stratified_split
@@ -47,6 +47,7 @@ __all__ = [
     "AugmentConfig",
     "Augmenter",
     "ImageDataset",
+    "LowResolution",
     "Split",
     "balanced_class_weights",
     "calibration_images",

@@ -1,7 +1,7 @@
 """A dataset split -> a tf.data pipeline of (images, labels) batches.
 
 Training:   files -> decode (parallel) -> cache uint8 -> shuffle -> [oversample] -> batch
-            -> augment (parallel, on batches) -> prefetch
+            -> augment (parallel, on batches) -> [downscale] -> prefetch
 Evaluation: files -> decode (parallel) -> cache uint8 -> batch -> prefetch
 
 Images come out float32 on the 0-255 scale: models standardize in their first layer, so
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,27 @@ _SHUFFLE_BUFFER_BYTES = 512 * 2**20
 _MIN_SHUFFLE_BUFFER = 1024
 
 
+@dataclass(frozen=True)
+class LowResolution:
+    """Training batches downscaled to `size` while the flag `active` holds True.
+
+    The flag is a variable read at every batch, so a run can switch to full size while
+    the pipeline runs (kerascls/train/resolution.py: progressive resizing). Batches come
+    out at either size, so the pipeline's images have no fixed height and width.
+    """
+
+    size: tuple[int, int]
+    active: tf.Variable
+
+    def __call__(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        smaller = tf.cond(
+            self.active,
+            lambda: tf.image.resize(images, self.size, antialias=True),
+            lambda: images,
+        )
+        return smaller, labels
+
+
 def make_pipeline(
     data: ImageDataset | Split,
     batch_size: int,
@@ -46,6 +68,7 @@ def make_pipeline(
     oversample: bool = False,
     cache: bool | str | os.PathLike[str] = True,
     repeat: bool = False,
+    low_resolution: LowResolution | None = None,
 ) -> tf.data.Dataset:
     """Build the tf.data pipeline of (images, labels) batches for one split.
 
@@ -66,6 +89,8 @@ def make_pipeline(
             larger than memory; delete the files when the data change); False: no cache.
         repeat: repeat the epochs without end (as `fit` trains, with steps_per_epoch);
             each batch then knows its epoch, which alternating flips need.
+        low_resolution: downscale training batches (after augmentation) while its flag
+            is set; None: every batch at the split's size.
 
     Returns:
         A `tf.data.Dataset` of (float32 images (n, h, w, 3) in 0-255, labels).
@@ -126,6 +151,8 @@ def make_pipeline(
                 lambda batch, batch_seed: augmenter(*batch, batch_seed),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
+    if training and low_resolution is not None:
+        ds = ds.map(low_resolution, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     # With tf.data's tuner on, dropping an unfinished iterator waits for the tuning
     # thread, which sleeps longer and longer between rounds (up to a minute): Keras drops

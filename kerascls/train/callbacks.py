@@ -28,6 +28,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         monitor: the metric that decides "best", e.g. "val_accuracy".
         mode: "max" or "min".
         initial_best: the best value seen before (when a run resumes).
+        saved_model: the model to save, if not the one that trains: the same layers at
+            the run's input size, when training takes any size (progressive resizing).
 
     Example:
         >>> import tempfile
@@ -49,9 +51,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         monitor: str = "val_accuracy",
         mode: str = "max",
         initial_best: float | None = None,
+        saved_model: keras.Model | None = None,
     ):
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.saved_model = saved_model
         self.monitor = monitor
         self.sign = 1.0 if mode == "max" else -1.0
         self.best = initial_best if initial_best is not None else -math.inf * self.sign
@@ -61,10 +65,11 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     def _save(self, name: str) -> None:
         from kerascls.models import portable_model
 
+        model = self.saved_model if self.saved_model is not None else self.model
         if self._portable is None:
-            self._portable = portable_model(self.model)
+            self._portable = portable_model(model)
         else:
-            self._portable.set_weights(self.model.get_weights())
+            self._portable.set_weights(model.get_weights())
         with atomic_path(self.run_dir / f"{name}.keras") as partial:
             self._portable.save(partial)
 
@@ -110,9 +115,11 @@ def build_callbacks(
     recipe: Recipe,
     run_dir: Path,
     initial_best: float | None = None,
+    saved_model: keras.Model | None = None,
 ) -> list[keras.callbacks.Callback]:
     """TerminateOnNaN, timing, checkpoints, CSV history, TensorBoard, BackupAndRestore, and
     the optional ReduceLROnPlateau and EarlyStopping, in the order they must run.
+    `saved_model`: what the checkpoints save, if not the model that trains (AtomicCheckpoint).
 
     Order matters: EpochStats fills the logs before the CSV and TensorBoard writers read
     them, and BackupAndRestore comes last so that its state includes everything before it.
@@ -143,7 +150,9 @@ def build_callbacks(
             )
         )
     callbacks += [
-        AtomicCheckpoint(run_dir, monitor="val_accuracy", initial_best=initial_best),
+        AtomicCheckpoint(
+            run_dir, monitor="val_accuracy", initial_best=initial_best, saved_model=saved_model
+        ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(
             log_dir=str(run_dir),

@@ -116,7 +116,18 @@ def build_metrics(num_classes: int) -> list[keras.metrics.Metric]:
     return metrics
 
 
-def _pipelines(recipe: Recipe, data) -> tuple[Any, Any]:
+def _low_resolution(recipe: Recipe, data) -> Any:
+    """The pipeline's low-resolution phase (progressive resizing), or None."""
+    if recipe.low_res_scale >= 1:
+        return None
+    from kerascls.data import LowResolution
+    from kerascls.train.resolution import low_resolution_size
+
+    size = low_resolution_size(data.image_size, recipe.low_res_scale)
+    return LowResolution(size, tf.Variable(True, trainable=False, name="low_resolution"))
+
+
+def _pipelines(recipe: Recipe, data, low_resolution: Any = None) -> tuple[Any, Any]:
     from kerascls.data import make_pipeline
 
     train = make_pipeline(
@@ -129,6 +140,7 @@ def _pipelines(recipe: Recipe, data) -> tuple[Any, Any]:
         oversample=recipe.oversample,
         # repeated here, not by Keras: each batch then knows its epoch (alternating flips)
         repeat=True,
+        low_resolution=low_resolution,
     )
     validation = make_pipeline(
         data.validation,
@@ -259,7 +271,8 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     run_dir = resumed.path if resumed else _new_run_dir(recipe, data)
     if resumed and is_chief():
         _align_history(run_dir)
-    train_ds, val_ds = _pipelines(recipe, data)
+    low_resolution = _low_resolution(recipe, data)
+    train_ds, val_ds = _pipelines(recipe, data, low_resolution)
     steps = _steps_per_epoch(train_ds, len(data.train.labels), recipe.batch_size)
 
     # The schedule's length: fixed, or a variable the time budget sets once it has measured
@@ -273,7 +286,10 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
     # Multi-worker: every worker trains, only the chief writes into run_dir.
     with worker_folder(run_dir) as write_dir:
         try:
-            model = _build_and_compile(
+            # `model` is what trains; `sized_model` is the same network at its own input
+            # size, which checkpoints save (one object unless the run starts at low
+            # resolution, when `model` takes any size: kerascls/train/resolution.py)
+            model, sized_model = _build_and_compile(
                 recipe, strategy, num_classes, input_shape, normalization, steps, total_steps
             )
             start_notes: list[str] = []
@@ -318,10 +334,12 @@ def _train(recipe: Recipe, resumed: Run | None, data, callbacks, verbose, starte
                     steps,
                     started,
                     done_steps=_epochs_in_history(run.path) * steps,
+                    low_resolution=low_resolution,
                 )
                 + build_callbacks(
                     recipe,
                     write_dir,
+                    saved_model=sized_model,
                     # from the run folder on every worker: with a different "best" a
                     # non-chief would save (and read the variables collectively) on
                     # epochs the chief does not, and the cluster would hang
@@ -459,14 +477,21 @@ def _init_from_data(model: keras.Model, train, seed: int) -> None:
 
 def _build_and_compile(
     recipe, strategy, num_classes, input_shape, normalization, steps, total_steps
-) -> keras.Model:
+) -> tuple[keras.Model, keras.Model]:
+    """The compiled model that trains, and the same network at its input size (the same
+    object, unless the run starts at low resolution)."""
     from kerascls.models import create_model
 
     with strategy.scope():
         kwargs = dict(recipe.model_kwargs)
         if normalization:
             kwargs.update(mean=normalization["mean"], std=normalization["std"])
-        model = create_model(recipe.model, num_classes, input_shape, **kwargs)
+        sized_model = create_model(recipe.model, num_classes, input_shape, **kwargs)
+        model = sized_model
+        if recipe.low_res_scale < 1:
+            from kerascls.train.resolution import any_size_view
+
+            model = any_size_view(sized_model)
         model.compile(
             optimizer=build_optimizer(recipe, steps, total_steps),
             loss=build_loss(recipe),
@@ -477,7 +502,7 @@ def _build_and_compile(
             from kerascls.train.transfer_learning import prepare_optimizer_for_phases
 
             prepare_optimizer_for_phases(model)
-    return model
+    return model, sized_model
 
 
 def _init_from_run(recipe: Recipe, model: keras.Model, verbose) -> list[str]:

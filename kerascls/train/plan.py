@@ -10,6 +10,10 @@ start of the run with its reason and kept in run.json under "plan":
   photos train for 400 steps in minutes); on a GPU at the folder's own size (up to 224).
   Whether 96 or 128 px would pay for their cost on photos with full detail is not
   measured (benchmarks/README.md: the folders there carry 32 px of detail);
+- the order of resolutions: a network that takes any image size trains the first half
+  of its steps at half the side (a quarter of the compute), then at full size
+  (kerascls/train/resolution.py). Not where the halved images would be under 32 px:
+  CIFAR-10's 32 px images train at one size;
 - batch size, learning rate and augmentation: `fit_to_data` (kerascls/train/adapt.py);
 - how long: the recipe's epochs, and on a small folder more of them, so that the run takes
   at least `MIN_STEPS` optimizer steps (10 epochs of 3,000 photos are only a hundred).
@@ -17,7 +21,7 @@ start of the run with its reason and kept in run.json under "plan":
   its speed on its first steps and shortens its schedule to end in time (TimeBudget). On a
   GPU they run in full.
 
-Every decision is one flag away (--image-size, --model, --batch-size, --epochs,
+Every decision is one flag away (--image-size, --low-res, --model, --batch-size, --epochs,
 --time-budget), and a field the user set (named in `recipe.fixed`) is never changed;
 `--no-plan` (`adapt_to_data=False`) trains the recipe exactly as written.
 
@@ -25,6 +29,7 @@ Example:
     >>> import numpy as np
     >>> from kerascls.data import from_arrays
     >>> from kerascls.train.recipe import Recipe
+from kerascls.train.resolution import low_resolution_size, takes_any_size
     >>> data = from_arrays(np.zeros((600, 32, 32, 3), np.uint8), np.arange(600) % 2)
     >>> plan = plan_run(Recipe(), data, Machine(gpu=False))
     >>> plan.recipe.batch_size, plan.recipe.epochs, plan.recipe.time_budget
@@ -41,6 +46,7 @@ from typing import Any
 from kerascls.train.adapt import fit_to_data
 from kerascls.train.progress import format_seconds
 from kerascls.train.recipe import Recipe
+from kerascls.train.resolution import low_resolution_size, takes_any_size
 
 CPU_MAX_SIDE = 64  # photos train at most this large on a CPU, from scratch
 # ...and this large when fine-tuning an ImageNet backbone, whose features were learnt at
@@ -49,6 +55,9 @@ TRANSFER_CPU_MAX_SIDE = 128
 MIN_STEPS = 400  # optimizer steps a run takes at least (the default takes 440 on CIFAR-10)
 MAX_EPOCHS = 60  # a small folder's epochs are raised to at most this
 CPU_TIME_CAP = 480.0  # seconds: the extra epochs of a small folder end by then on a CPU
+LOW_RES_SCALE = 0.5  # the first part of a run trains at this fraction of the side...
+LOW_RES_SHARE = 0.5  # ...for this share of its steps
+LOW_RES_MIN_SIDE = 32  # ...when the smaller images are at least this large
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,12 @@ class Plan:
                 if self.time_cap
                 else f"as many epochs as fit in {budget}, start to evaluated run"
             )
+        size = f"{height}x{width}"
+        if recipe.low_res_scale < 1:
+            low = "x".join(map(str, low_resolution_size((height, width), recipe.low_res_scale)))
+            size = f"{low}, then {size}"
         lines = [
-            f"plan: {recipe.model} at {height}x{width}, batch {recipe.batch_size}, {how_long} "
+            f"plan: {recipe.model} at {size}, batch {recipe.batch_size}, {how_long} "
             f"(planned for {self.machine.describe()})"
         ]
         lines += [f"  {note}" for note in self.notes]
@@ -107,6 +120,8 @@ class Plan:
         return {
             "model": self.recipe.model,
             "image_size": list(self.data.image_size),
+            "low_res_scale": self.recipe.low_res_scale,
+            "low_res_share": self.recipe.low_res_share,
             "batch_size": self.recipe.batch_size,
             "lr": self.recipe.lr,
             "epochs": self.recipe.epochs,
@@ -139,6 +154,7 @@ def plan_run(recipe: Recipe, data: Any, machine: Machine | None = None) -> Plan:
             f"fine-tune ImageNet weights, --init-from RUN to start from an earlier run)"
         )
     data = _plan_image_size(recipe, data, machine, notes)
+    recipe = _plan_resolutions(recipe, data, notes)
     recipe, fitted = fit_to_data(recipe, len(data.train), data.image_size)
     notes += fitted
     planned = _plan_length(recipe, len(data.train), machine, notes)
@@ -166,6 +182,26 @@ def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[st
         f"less compute a step (--image-size {height} to keep the detail)"
     )
     return data.resized(size, f"{size[0]}x{size[1]}, planned for a CPU (--image-size to change)")
+
+
+def _plan_resolutions(recipe: Recipe, data: Any, notes: list[str]) -> Recipe:
+    """Low resolution first, for a network that takes any size, on a folder whose images
+    stay at least LOW_RES_MIN_SIDE pixels when halved."""
+    if "low_res_scale" in recipe.fixed or recipe.low_res_scale < 1:
+        return recipe
+    if data.train.paths is None or recipe.strategy != "default":
+        return recipe
+    if not takes_any_size(recipe.model):
+        return recipe
+    size = low_resolution_size(data.image_size, LOW_RES_SCALE)
+    if min(size) < LOW_RES_MIN_SIDE:
+        return recipe
+    height, width = data.image_size
+    notes.append(
+        f"resolutions: {size[0]}x{size[1]} for the first {LOW_RES_SHARE:.0%} of the steps "
+        f"(a quarter of the compute a step), then {height}x{width} (--low-res 1 for one size)"
+    )
+    return dataclasses.replace(recipe, low_res_scale=LOW_RES_SCALE, low_res_share=LOW_RES_SHARE)
 
 
 def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[str]) -> Recipe:

@@ -83,6 +83,12 @@ class Recipe:
     fine_tune_unfreeze: int | None = None
     fine_tune_lr_factor: float = 0.1
 
+    # Progressive resizing (kerascls/train/resolution.py): the first `low_res_share` of the
+    # run's steps train on images whose sides are `low_res_scale` times the run's size,
+    # the rest at full size. 1: one size throughout. The plan sets it on photo folders.
+    low_res_scale: float = 1.0
+    low_res_share: float = 0.5
+
     # --- optimisation ---------------------------------------------------------------------
     # None: planned by the run, DEFAULT_EPOCHS or more on a small folder (bounded in time on
     # a CPU: kerascls/train/plan.py); a number: exactly that many
@@ -209,6 +215,7 @@ class Recipe:
         except ValueError as err:
             raise KerasclsError(f"augment: {err}") from None
         self._validate_transfer()
+        self._validate_resolutions()
         if self.class_weights and self.oversample:
             raise KerasclsError(
                 "use class_weights or oversample, not both: each corrects imbalance"
@@ -236,6 +243,31 @@ class Recipe:
         if not 0 < self.fine_tune_lr_factor <= 1:
             raise KerasclsError(
                 f"fine_tune_lr_factor must be in (0, 1], got {self.fine_tune_lr_factor!r}"
+            )
+
+    def _validate_resolutions(self) -> None:
+        if not 0 < self.low_res_scale <= 1:
+            raise KerasclsError(
+                f"low_res_scale must be a fraction of the image side in (0, 1] (1: one "
+                f"size), got {self.low_res_scale!r}"
+            )
+        if not 0 <= self.low_res_share <= 1:
+            raise KerasclsError(
+                f"low_res_share must be a fraction of the run in [0, 1], got {self.low_res_share!r}"
+            )
+        if self.low_res_scale == 1:
+            return
+        from kerascls.train.resolution import takes_any_size
+
+        if not takes_any_size(self.model):
+            raise KerasclsError(
+                f"{self.model} takes one image size, so it cannot train at low resolution "
+                f"first: pass --low-res 1"
+            )
+        if self.strategy != "default":
+            raise KerasclsError(
+                f"low-resolution training (low_res_scale) runs with the default strategy, not "
+                f"{self.strategy!r}: pass --low-res 1"
             )
 
     def warmup_fraction(self) -> float:

@@ -11,12 +11,13 @@ from typing import Any
 
 import keras
 
-from kerascls.data import ImageDataset
+from kerascls.data import ImageDataset, LowResolution
 from kerascls.runs import Run
 from kerascls.train.budget import TimeBudget
 from kerascls.train.lookahead import Lookahead
 from kerascls.train.progress import RunProgress
 from kerascls.train.recipe import Recipe
+from kerascls.train.resolution import ResolutionSwitch
 from kerascls.train.transfer_learning import FineTunePhases
 
 
@@ -28,6 +29,7 @@ def schedule_callbacks(
     steps: int,
     started: float,
     done_steps: int = 0,
+    low_resolution: LowResolution | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The progress display, fine-tuning phases, time budget and lookahead of a run.
 
@@ -39,6 +41,8 @@ def schedule_callbacks(
         steps: training steps an epoch.
         started: `time.perf_counter()` the budget counts from.
         done_steps: steps already trained (a resumed run).
+        low_resolution: the pipeline's low-resolution phase (progressive resizing), which
+            `ResolutionSwitch` ends; None: one size.
     """
     deadline = None if recipe.time_budget is None else started + recipe.time_budget
     budget = None
@@ -71,6 +75,18 @@ def schedule_callbacks(
                 recipe.fine_tune_lr_factor,
                 on_switch=switched,
                 deadline=deadline,
+            )
+        )
+    if low_resolution is not None:
+
+        def full_size(step: int) -> None:
+            run.update(full_resolution_from_step=step)
+            if budget is not None:  # full-size steps cost more: the budget re-measures
+                budget.speed_changed()
+
+        callbacks.append(
+            ResolutionSwitch(
+                low_resolution.active, recipe.low_res_share, total_steps, on_switch=full_size
             )
         )
     if budget is not None:
