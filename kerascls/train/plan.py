@@ -16,7 +16,8 @@ start of the run with its reason and kept in run.json under "plan":
   CIFAR-10's 32 px images train at one size;
 - batch size, learning rate and augmentation: `fit_to_data` (kerascls/train/adapt.py);
 - how long: the recipe's epochs, and on a small folder more of them, so that the run takes
-  at least `MIN_STEPS` optimizer steps (10 epochs of 3,000 photos are only a hundred).
+  at least the compute of `MIN_STEPS` full-size optimizer steps (10 epochs of 3,000 photos
+  are only a hundred; low-resolution steps count for what they cost).
   Those extra epochs are bounded on a CPU by a time cap (`CPU_TIME_CAP`): the run measures
   its speed on its first steps and shortens its schedule to end in time (TimeBudget). On a
   GPU they run in full.
@@ -211,13 +212,19 @@ def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[s
     if recipe.epochs is not None or recipe.time_budget is not None:
         return dataclasses.replace(recipe, epochs=default)
     steps_per_epoch = max(math.ceil(num_train / recipe.batch_size), 1)
-    needed = min(math.ceil(MIN_STEPS / steps_per_epoch), MAX_EPOCHS)
+    # low-resolution steps cost less (compute goes with the pixels): the same compute as
+    # MIN_STEPS full-size steps buys more of them
+    share, scale = recipe.low_res_share, recipe.low_res_scale
+    min_steps = math.ceil(MIN_STEPS / (share * scale**2 + 1 - share))
+    needed = min(math.ceil(min_steps / steps_per_epoch), MAX_EPOCHS)
     if needed <= default:
         return dataclasses.replace(recipe, epochs=default)
     changes: dict[str, Any] = {"epochs": needed}
     # the warm-up keeps its share of the run (the triangle's 23%)
     changes["warmup_epochs"] = recipe.warmup_epochs * needed / default
-    why = f"{steps_per_epoch} steps an epoch: at least {MIN_STEPS} steps in all"
+    why = f"{steps_per_epoch} steps an epoch: at least {min_steps} steps in all"
+    if min_steps != MIN_STEPS:
+        why += f", the compute of {MIN_STEPS} at full size"
     if machine.gpu:
         notes.append(f"epochs {default} -> {needed} ({why})")
     else:
