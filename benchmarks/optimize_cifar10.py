@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from kerascls.evaluate import predict_arrays, top1_agreement
 from kerascls.export.tflite import convert_tflite
 from kerascls.optimize import distill, gzip_size, prune, qat, resolve_source
-from kerascls.optimize.quantization import tflite_probabilities
+from kerascls.optimize.int8_check import tflite_probabilities
 
 
 def figure(name: str, value: object) -> None:

@@ -37,7 +37,7 @@ from kerascls.lazy import lazy_getattr
 
 # TensorFlow's pip wheel turns its oneDNN kernels on only for CPUs with AVX512_VNNI,
 # AVX512_BF16 or AMX; on AVX2 CPUs they stay off, and ResNet-20 trains at about half speed
-# (measured on a 2-core AVX2 EPYC: 125-136 img/s off, 250-276 on). The switch is read
+# (benchmarks/README.md, "Training throughput ... oneDNN on"). The switch is read
 # when TensorFlow loads, so it must be set before anything imports it; a user's own
 # setting (TF_ENABLE_ONEDNN_OPTS=0, for bit-exact Eigen results) wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -8,17 +8,19 @@ Session fixtures, each built once however many test files use it:
 - `colour_folder`: an image folder, train/{blue,green,red}/*.png, 60 16x16 PNGs a class;
 - `tiny_run`: a finished run of a tiny CNN trained on it (4 epochs of Adam, 144 training
   and 36 validation images, label smoothing 0.05, not the default), with best.keras,
-  report.json, run.json.
+  report.json, run.json;
+- `exported_run`: a copy of `tiny_run` with the exports kerascls-serve's tests serve
+  (INT8 and float32 TFLite, ONNX, SavedModel; tests/helpers.py `export_for_serving`).
 
-Both are shared: tests read them and never write into them. A test that writes into its
+All are shared: tests read them and never write into them. A test that writes into its
 run folder (exports, a resume, a child run next to it) works on `copy_run(tiny_run, dir)`
-(tests/helpers.py). Teardown fails if either folder changed.
+(tests/helpers.py). Teardown fails if any of them changed.
 """
 
 import kerascls  # noqa: F401, I001  (before anything imports TensorFlow)
 
 import pytest
-from helpers import folder_listing, write_colour_folder
+from helpers import export_for_serving, folder_listing, write_colour_folder
 
 TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
 
@@ -68,3 +70,13 @@ def tiny_run(colour_folder, tmp_path_factory):
     before = folder_listing(run.path)
     yield run
     _unchanged(run.path, before, "tiny_run")
+
+
+@pytest.fixture(scope="session")
+def exported_run(tiny_run, tmp_path_factory):
+    """A copy of `tiny_run` whose exports/ holds model_int8.tflite, model_float32.tflite,
+    model.onnx and saved_model/, each passed its checks (the serving tests' models)."""
+    run = export_for_serving(tiny_run, tmp_path_factory.mktemp("exported_run"))
+    before = folder_listing(run.path)
+    yield run
+    _unchanged(run.path, before, "exported_run")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +71,65 @@ def folder_listing(folder: Path) -> dict[str, int]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+# -- serving (tests/test_serve_unit.py, tests/test_serve_e2e.py) -----------------------------
+
+SERVE_EXPORTS = [
+    ("tflite", "int8"),
+    ("tflite", "float32"),
+    ("onnx", "float32"),
+    ("savedmodel", "float32"),
+]
+PNG = {"content-type": "image/png"}
+DASHBOARD = Path(__file__).resolve().parents[1] / "monitoring" / "grafana-dashboard.json"
+
+
+def export_for_serving(run, root: Path):
+    """A copy of `run` (under root) with SERVE_EXPORTS written by kerascls-export's code,
+    each checked (status "passed"): exports/model_int8.tflite, model_float32.tflite,
+    model.onnx, saved_model/."""
+    from kerascls.export import export_model
+
+    served = copy_run(run, root)
+    manifest = export_model(served, SERVE_EXPORTS)
+    assert [e["status"] for e in manifest.entries] == ["passed"] * len(SERVE_EXPORTS), (
+        manifest.entries
+    )
+    return served
+
+
+def colour_png(colour: str, size=(24, 40), seed: int = 0, fmt: str = "PNG") -> bytes:
+    """An image file's bytes of one colour class (the tiny run's models take 16x16: a
+    server must resize)."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 110, size=(*size, 3))
+    pixels[..., {"red": 0, "green": 1, "blue": 2}[colour]] += 140
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@contextmanager
+def serving(
+    live, timeout: float = 60.0, raise_server_exceptions: bool = True, **kwargs
+) -> Iterator:
+    """A TestClient of `create_app(live, **kwargs)` (candidate=, shadow=, settings=),
+    started and ready (/readyz 200): the app in-process, no port. With
+    raise_server_exceptions=False a 500 is an answer, not an exception in the test."""
+    from fastapi.testclient import TestClient
+
+    from kerascls.serve import create_app
+
+    app = create_app(live, **kwargs)
+    with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+        deadline = time.monotonic() + timeout
+        while client.get("/readyz").status_code != 200:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not ready: {client.get('/readyz').json()}")
+            time.sleep(0.05)
+        yield client

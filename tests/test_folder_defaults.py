@@ -16,9 +16,9 @@ from PIL import Image
 
 from kerascls.data import load_image_folder
 from kerascls.data.folder import default_image_size
-from kerascls.data.splits import holdout_count
+from kerascls.data.holdout import holdout_count
 from kerascls.train import Recipe, load_run
-from kerascls.train.adapt import fit_to_data
+from kerascls.train.adapt import adapt_recipe_to_data
 
 
 def write_folder(root: Path, counts: dict[str, int], sizes=((24, 24),), seed: int = 0) -> Path:
@@ -78,27 +78,27 @@ def test_the_default_image_size_keeps_small_data_and_shrinks_photos():
 
 def test_the_fast_recipe_fits_a_small_folder():
     fast = Recipe.preset("fast")
-    recipe, notes = fit_to_data(fast, num_train=300, image_size=(32, 32))
+    recipe, notes = adapt_recipe_to_data(fast, num_train=300, image_size=(32, 32))
     assert recipe.batch_size == 32 and recipe.lr == pytest.approx(1.5 * 32 / 1024)
     assert len(notes) == 1 and "1024 -> 32" in notes[0]
     assert recipe.augment == fast.augment  # 32x32: its 2-pixel translations still suit
     # photos: the photo preset instead of a 2-pixel crop
-    recipe, notes = fit_to_data(fast, num_train=300, image_size=(128, 128))
+    recipe, notes = adapt_recipe_to_data(fast, num_train=300, image_size=(128, 128))
     assert recipe.augment == "standard" and len(notes) == 2
     # CIFAR-10 itself: nothing changes
-    assert fit_to_data(fast, num_train=45000, image_size=(32, 32)) == (fast, [])
+    assert adapt_recipe_to_data(fast, num_train=45000, image_size=(32, 32)) == (fast, [])
 
 
 def test_what_the_user_fixed_stays_except_a_batch_larger_than_the_data():
-    fast = Recipe.preset("fast", fixed=("batch_size", "augment"))
-    recipe, _ = fit_to_data(fast, num_train=300, image_size=(128, 128))
+    fast = Recipe.preset("fast", set_by_user=("batch_size", "augment"))
+    recipe, _ = adapt_recipe_to_data(fast, num_train=300, image_size=(128, 128))
     assert recipe.batch_size == 300 and recipe.lr == fast.lr
     assert recipe.augment == fast.augment
     adam = Recipe(optimizer="adam", lr=1e-3, batch_size=128)
-    recipe, _ = fit_to_data(adam, num_train=256, image_size=(32, 32))
+    recipe, _ = adapt_recipe_to_data(adam, num_train=256, image_size=(32, 32))
     assert recipe.batch_size == 32 and recipe.lr == pytest.approx(1e-3 * 0.5)  # sqrt(1/4)
     off = Recipe.preset("fast", adapt_to_data=False)
-    assert fit_to_data(off, num_train=300, image_size=(128, 128)) == (off, [])
+    assert adapt_recipe_to_data(off, num_train=300, image_size=(128, 128)) == (off, [])
 
 
 def test_top5_is_left_out_with_five_classes_or_fewer():

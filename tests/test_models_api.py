@@ -90,8 +90,8 @@ def test_register_model_adds_a_model_and_refuses_duplicates():
     def tiny(spec, *, width=8):
         """A test model."""
         inputs, x = image_input(spec)
-        x = spec.K.layers.Conv2D(width, 3, name="stem_conv")(x)
-        return spec.K.Model(inputs, classifier_head(spec, x), name=spec.name)
+        x = spec.keras.layers.Conv2D(width, 3, name="stem_conv")(x)
+        return spec.keras.Model(inputs, classifier_head(spec, x), name=spec.name)
 
     try:
         assert "test_tiny_model" in list_models()

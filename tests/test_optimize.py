@@ -86,7 +86,7 @@ def test_qat_int8_tflite_agrees_with_the_qat_keras_model(qat_result, data):
     images = validation_images(data)
     reference = np.asarray(qat_result.qat_model(images, training=False))
     assert type(qat_result.qat_model).__module__.startswith("tf_keras")
-    from kerascls.optimize.quantization import tflite_probabilities
+    from kerascls.optimize.int8_check import tflite_probabilities
 
     int8 = tflite_probabilities(qat_result.tflite, images)
     assert np.mean(int8.argmax(1) == reference.argmax(1)) >= 0.95
@@ -166,9 +166,9 @@ def test_quantize_configs_cover_standardize_hard_swish_and_se(data):
     import tf_keras
 
     from kerascls.export.tflite import convert_tflite
+    from kerascls.models.build_spec import BuildSpec
     from kerascls.models.layers import classifier_head, conv_bn_act, image_input, squeeze_excite
-    from kerascls.models.registry import BuildSpec
-    from kerascls.optimize.quantization import tflite_probabilities
+    from kerascls.optimize.int8_check import tflite_probabilities
     from kerascls.optimize.quantize_configs import quantize_tf_keras_model
 
     spec = BuildSpec("mobile_pieces", 3, (16, 16, 3), STATS["mean"], STATS["std"], tf_keras)
@@ -221,7 +221,7 @@ def test_qat_int8_agrees_on_the_full_architectures(name, kwargs):
     result = qat(model, epochs=1, lr=0.003, batch_size=16, data=data, model_kwargs=kwargs)
     assert result.metrics["max_prob_diff"] < 0.05
 
-    from kerascls.optimize.quantization import tflite_probabilities
+    from kerascls.optimize.int8_check import tflite_probabilities
 
     images = data.validation.images.astype("float32")
     reference = np.asarray(result.qat_model(images, training=False))

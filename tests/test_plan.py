@@ -75,17 +75,20 @@ def test_on_a_gpu_the_photos_keep_their_size_and_the_epochs_run_in_full(photos):
 def test_what_the_user_chose_stays_as_chosen(photos):
     data = load_image_folder(photos, image_size=96)
     chosen = Recipe(
-        image_size=(96, 96), epochs=3, batch_size=4, fixed=("image_size", "epochs", "batch_size")
+        image_size=(96, 96),
+        epochs=3,
+        batch_size=4,
+        set_by_user=("image_size", "epochs", "batch_size"),
     )
     plan = plan_run(chosen, data, CPU)
     assert plan.data.image_size == (96, 96)
-    one_size = Recipe(low_res_scale=1.0, fixed=("low_res_scale",))
+    one_size = Recipe(low_res_scale=1.0, set_by_user=("low_res_scale",))
     assert plan_run(one_size, data, CPU).recipe.low_res_scale == 1.0
     # a ViT's position embeddings take one size: it trains at one size, said nowhere
-    vit = plan_run(Recipe(model="vit_tiny", fixed=("model",)), data, CPU)
+    vit = plan_run(Recipe(model="vit_tiny", set_by_user=("model",)), data, CPU)
     assert vit.recipe.low_res_scale == 1.0 and "resolutions" not in vit.describe()
     assert (plan.recipe.epochs, plan.recipe.batch_size, plan.recipe.time_budget) == (3, 4, None)
-    budget = Recipe(time_budget=120.0, fixed=("time_budget",))
+    budget = Recipe(time_budget=120.0, set_by_user=("time_budget",))
     planned = plan_run(budget, data, CPU).recipe
     assert planned.time_budget == 120.0 and planned.epochs == Recipe().epoch_count()
 
@@ -113,7 +116,7 @@ def test_the_command_line_follows_the_model_and_records_the_flags():
     assert default == Recipe()
     resnet = recipe_from_flags(parser.parse_args(["--model", "resnet20", "--epochs", "5"]))
     assert (resnet.lr, resnet.bias_lr_scale, resnet.lookahead) == (0.1, 1.0, False)
-    assert resnet.epochs == 5 and set(resnet.fixed) == {"model", "epochs"}
+    assert resnet.epochs == 5 and set(resnet.set_by_user) == {"model", "epochs"}
     assert not recipe_from_flags(parser.parse_args(["--no-plan"])).adapt_to_data
 
 

@@ -100,7 +100,7 @@ def test_mlflow_flag_takes_an_optional_uri():
     assert recipe_from_flags(parser.parse_args([])).mlflow is None
     assert recipe_from_flags(parser.parse_args(["--mlflow"])).mlflow == "sqlite:///mlflow.db"
     recipe = recipe_from_flags(parser.parse_args(["--mlflow", "http://host:5000"]))
-    assert recipe.mlflow == "http://host:5000" and "mlflow" not in recipe.fixed
+    assert recipe.mlflow == "http://host:5000" and "mlflow" not in recipe.set_by_user
 
 
 def test_kerascls_train_mlflow_adds_the_plots(colour_folder, tmp_path, monkeypatch):

@@ -270,7 +270,7 @@ def test_feature_maps_default_to_one_layer_per_stage(model, test_images):
 
 
 def test_the_cli_knows_every_method():
-    from kerascls.viz.explainers import TRANSFORMER_METHODS
+    from kerascls.viz.methods import TRANSFORMER_METHODS
 
     assert tuple(CLI_METHODS) == tuple(METHODS) + tuple(TRANSFORMER_METHODS)
 

@@ -128,15 +128,11 @@ def _load(path, threads, what: str):
     return ServedModel(path, runner=runner, load_seconds=seconds, threads=threads)
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _check(parser, args)
-
+def _require_serving_packages() -> None:
     try:
         import fastapi  # noqa: F401
         import prometheus_client  # noqa: F401
-        import uvicorn
+        import uvicorn  # noqa: F401
     except ImportError as err:
         from kerascls.errors import KerasclsError
 
@@ -144,12 +140,11 @@ def _main(argv: list[str] | None) -> int:
             f"kerascls-serve needs {err.name}: pip install -r requirements.txt (or pip "
             "install -e .[serve])"
         ) from None
-    from kerascls.serve import Limits, ServeSettings, create_app
 
-    live = _load(_live_path(args), args.threads, "live")
-    candidate = _load(args.candidate, args.threads, "candidate") if args.candidate else None
-    shadow = _load(args.shadow, args.threads, "shadow") if args.shadow else None
-    for other, what in ((candidate, "candidate"), (shadow, "shadow")):
+
+def _check_sizes(live, **others) -> None:
+    """Every other model must take the live model's image size."""
+    for what, other in others.items():
         if other is not None and other.runner.input_size != live.runner.input_size:
             from kerascls.errors import KerasclsError
 
@@ -157,21 +152,41 @@ def _main(argv: list[str] | None) -> int:
                 f"the {what} takes {other.runner.input_size} images but the live model takes "
                 f"{live.runner.input_size}; serve models trained on one image size"
             )
+
+
+def _settings(args: argparse.Namespace, has_candidate: bool):
+    """The ServeSettings the flags ask for."""
+    from kerascls.serve import Limits, ServeSettings
+
     batching = not args.no_batching
-    settings = ServeSettings(
+    return ServeSettings(
         max_batch=args.max_batch if batching else 1,
         max_wait_ms=args.max_wait_ms if batching else 0.0,
         max_queue=args.max_queue,
         max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,
         top_k=args.top_k,
-        split=(0.1 if args.split is None else args.split) if candidate else 0.0,
+        split=(0.1 if args.split is None else args.split) if has_candidate else 0.0,
         limits=Limits(
             max_body_bytes=int(args.max_body_mb * 1024 * 1024),
             max_files=args.max_files,
             max_pixels=args.max_pixels,
         ),
     )
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    _require_serving_packages()
+    from kerascls.serve import create_app
+
+    live = _load(_live_path(args), args.threads, "live")
+    candidate = _load(args.candidate, args.threads, "candidate") if args.candidate else None
+    shadow = _load(args.shadow, args.threads, "shadow") if args.shadow else None
+    _check_sizes(live, candidate=candidate, shadow=shadow)
+    settings = _settings(args, has_candidate=candidate is not None)
     app = create_app(live, candidate=candidate, shadow=shadow, settings=settings)
 
     import uvicorn

@@ -21,8 +21,15 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
     `default_recipe` names the preset used without --recipe (None: `Recipe()`'s defaults).
     Every other flag defaults to the recipe's own value.
     """
+    _add_recipe_flags(parser, default_recipe)
+    _add_data_flags(parser)
+    _add_model_flags(parser)
+    _add_schedule_flags(parser)
+    _add_run_flags(parser)
+
+
+def _add_recipe_flags(parser: argparse.ArgumentParser, default_recipe: str | None) -> None:
     from kerascls.train.presets import RECIPES
-    from kerascls.train.recipe import DEFAULT_MLFLOW_URI
 
     parser.add_argument(
         "--recipe",
@@ -38,6 +45,9 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         help="train the recipe exactly as written: no image size, batch size, epochs or "
         "time cap planned for the data and this machine",
     )
+
+
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         help="image folder with train/<class>/ (and optional validation/, test/); "
@@ -51,6 +61,9 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         "val/ folder: a fraction (0.2) or a count (500); default 10%%, at most 5000, at "
         "least one per class",
     )
+
+
+def _add_model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="a name from list_models() (default airbench)")
     parser.add_argument(
         "--pretrained",
@@ -67,6 +80,9 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         help="start from an earlier kerascls run's weights (its folder), with a new head "
         "when the classes differ; the model is that run's unless --model is given",
     )
+
+
+def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--epochs", type=int, help="default: the recipe's (10), more on a small folder"
     )
@@ -79,6 +95,11 @@ def add_training_flags(parser: argparse.ArgumentParser, default_recipe: str | No
         help="train for this long (900, 15m, 1.5h) from start to evaluated run: the "
         "schedule's length is set from the speed of the first steps",
     )
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    from kerascls.train.recipe import DEFAULT_MLFLOW_URI
+
     parser.add_argument("--logdir", default="logs", help="where run folders go (default logs)")
     parser.add_argument("--run-name", help="the run folder's name (default: model-date-time)")
     parser.add_argument(
@@ -138,15 +159,21 @@ _FLAG_FIELDS = (
 
 
 def _fraction_or_count(text: str) -> float | int:
+    """--validation-size as a number: a whole one >= 1 as a count, checked by the one check
+    of a validation_size (kerascls/data/holdout.py)."""
+    from kerascls.data.holdout import check_validation_size
+    from kerascls.errors import DataError
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a fraction or a count") from None
-    if value < 0 or (value >= 1 and not value.is_integer()):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be a fraction in [0, 1) such as 0.1, or a whole count such as 500"
-        )
-    return value if value < 1 else int(value)
+    size = int(value) if value >= 1 and value.is_integer() else value
+    try:
+        check_validation_size(size)
+    except DataError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return size
 
 
 def _low_res_scale(text: str) -> float:
@@ -179,7 +206,8 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
     given.update(_starting_weights(args, given.get("model")))
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
-    given["fixed"] = tuple(name for name in given if name not in ("data_dir", "logdir", "mlflow"))
+    not_choices = ("data_dir", "logdir", "mlflow")
+    given["set_by_user"] = tuple(name for name in given if name not in not_choices)
     if args.recipe:
         return Recipe.preset(args.recipe, **given)
     return Recipe.for_model(given.pop("model", Recipe().model), **given)
@@ -217,6 +245,39 @@ def print_next_steps(run) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.folds is not None and args.folds < 2:
+        parser.error(f"--folds must be at least 2, got {args.folds}")
+    if args.folds and args.resume:
+        parser.error("--folds starts a new cross-validation; resume a fold with --resume FOLD")
+    if args.cutout < 0:
+        parser.error(f"--cutout must be 0 (off) or a side in pixels, got {args.cutout}")
+
+    from kerascls.train import fit, resume
+    from kerascls.train.runtime import process_started
+
+    if args.resume:
+        run = resume(
+            None if args.resume is True else args.resume,
+            logdir=args.logdir,
+            callbacks=extra_callbacks(args),
+        )
+    else:
+        recipe = recipe_from_flags(args, **_recipe_fields(args))
+        if args.folds:
+            from kerascls.train import cross_validate
+
+            cross_validate(recipe, args.folds)
+            return 0
+        run = fit(recipe, callbacks=extra_callbacks(args), started=process_started())
+    _plots_to_mlflow(run)
+    print_next_steps(run)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    """kerascls-train's flags: the shared ones, and those examples/cifar10.py sets itself."""
     parser = argparse.ArgumentParser(prog="kerascls-train", description=__doc__.splitlines()[0])
     add_training_flags(parser, None)
     parser.add_argument(
@@ -250,26 +311,11 @@ def _main(argv: list[str] | None) -> int:
         help="k-fold cross-validation: one run per stratified fold under one parent "
         "folder, with accuracy and macro-F1 as mean ± std and out-of-fold predictions",
     )
-    args = parser.parse_args(argv)
-    if args.folds is not None and args.folds < 2:
-        parser.error(f"--folds must be at least 2, got {args.folds}")
-    if args.folds and args.resume:
-        parser.error("--folds starts a new cross-validation; resume a fold with --resume FOLD")
-    if args.cutout < 0:
-        parser.error(f"--cutout must be 0 (off) or a side in pixels, got {args.cutout}")
+    return parser
 
-    from kerascls.train import fit, resume
-    from kerascls.train.runtime import process_started
 
-    if args.resume:
-        run = resume(
-            None if args.resume is True else args.resume,
-            logdir=args.logdir,
-            callbacks=extra_callbacks(args),
-        )
-        _plots_to_mlflow(run)
-        print_next_steps(run)
-        return 0
+def _recipe_fields(args: argparse.Namespace) -> dict:
+    """The recipe fields of kerascls-train's own flags (those beyond add_training_flags)."""
     fields = {}
     if args.augment or args.cutout:
         fields["augment"] = _augment_from_flags(args.augment or "cifar", args.cutout)
@@ -281,22 +327,13 @@ def _main(argv: list[str] | None) -> int:
         fields["optimizer"] = args.optimizer
     if args.mixed_precision:
         fields["mixed_precision"] = True
-    recipe = recipe_from_flags(args, **fields)
-    if args.folds:
-        from kerascls.train import cross_validate
-
-        cross_validate(recipe, args.folds)
-        return 0
-    run = fit(recipe, callbacks=extra_callbacks(args), started=process_started())
-    _plots_to_mlflow(run)
-    print_next_steps(run)
-    return 0
+    return fields
 
 
 def _plots_to_mlflow(run) -> None:
     """With --mlflow: draw the curves and the confusion matrix into <run>/viz/ and add them
     to the MLflow run (training itself cannot draw: kerascls.train sits below viz)."""
-    if not (run.info.get("mlflow") or {}).get("run_id"):
+    if run.info.mlflow is None or not run.info.mlflow.run_id:
         return
     from kerascls.train.tracking import log_plots
     from kerascls.viz.commands import plot_run_confusion, plot_run_curves

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kerascls.cli.common import run_command
 
-# kerascls.viz.explainers.METHODS + TRANSFORMER_METHODS, spelt out so that --help does not
+# kerascls.viz.methods.METHODS + TRANSFORMER_METHODS, spelt out so that --help does not
 # import TensorFlow
 METHODS = ("gradcam", "gradcam++", "saliency", "occlusion", "attention_rollout")
 
@@ -47,7 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_gradcam(commands)
+    _add_featuremaps(commands)
+    _add_run_plots(commands)
+    return parser
 
+
+def _add_gradcam(commands: argparse._SubParsersAction) -> None:
     gradcam = commands.add_parser(
         "gradcam", help="heatmap overlays: which pixels the prediction rests on"
     )
@@ -71,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     gradcam.add_argument("--top-k", type=int, default=3, help="top classes to print")
     gradcam.add_argument("--alpha", type=float, default=0.45, help="heatmap opacity, 0-1")
 
+
+def _add_featuremaps(commands: argparse._SubParsersAction) -> None:
     features = commands.add_parser("featuremaps", help="channel activations of conv layers")
     _add_model_flags(features)
     features.add_argument(
@@ -84,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     features.add_argument("--channels", type=int, default=16, help="channels per layer")
 
+
+def _add_run_plots(commands: argparse._SubParsersAction) -> None:
+    """confusion, curves, errors and calibration: plots of a run, no images given."""
     for name, text in (
         ("confusion", "confusion matrix from report.json, raw and row-normalised"),
         ("curves", "loss, accuracy and learning rate from history.csv"),
@@ -101,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_flags(calibration)
     calibration.add_argument("--bins", type=int, default=15, help="confidence bins")
     calibration.add_argument("--recompute", action="store_true", help="ignore predictions.npz")
-    return parser
 
 
 def _model_and_classes(args: argparse.Namespace):

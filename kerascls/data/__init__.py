@@ -26,18 +26,18 @@ Example:
 """
 
 from kerascls.data.arrays import from_arrays
-from kerascls.data.augment import AUGMENT_PRESETS, AugmentConfig, resolve_augment
+from kerascls.data.augment_config import AUGMENT_PRESETS, AugmentConfig, resolve_augment
 from kerascls.data.augmenter import Augmenter
 from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
 from kerascls.data.dataset import ImageDataset, Split, describe_splits
 from kerascls.data.fingerprint import describe_changes, recorded_fingerprint
 from kerascls.data.folder import load_image_folder
+from kerascls.data.holdout import stratified_split
 from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
 from kerascls.data.imbalance import balanced_class_weights
+from kerascls.data.numpy_splits import calibration_images, holdout_split, split_arrays
 from kerascls.data.pipeline import LowResolution, make_pipeline
-from kerascls.data.samples import calibration_images, heldout_split, split_arrays
 from kerascls.data.sources import dataset_from_source
-from kerascls.data.splits import stratified_split
 from kerascls.data.statistics import channel_statistics
 
 __all__ = [
@@ -57,7 +57,7 @@ __all__ = [
     "describe_splits",
     "find_images",
     "from_arrays",
-    "heldout_split",
+    "holdout_split",
     "load_cifar10",
     "load_image_folder",
     "make_pipeline",

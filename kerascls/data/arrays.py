@@ -9,7 +9,7 @@ import numpy as np
 
 from kerascls.data.dataset import ImageDataset, Split
 from kerascls.data.fingerprint import arrays_fingerprint, combine
-from kerascls.data.splits import holdout_count, stratified_split
+from kerascls.data.holdout import holdout_count, stratified_split
 from kerascls.errors import DataError
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from kerascls.data.augment import AugmentConfig, resolve_augment
+from kerascls.data.augment_config import AugmentConfig, resolve_augment
 
 # One fixed stream number per operation, so switching one operation on or off does not
 # change the random draws of the others.

@@ -93,17 +93,17 @@ def combine(splits: Mapping[str, Mapping[str, Any] | None], class_names: Sequenc
     return {**present, "combined": h.hexdigest()}
 
 
-def recorded_fingerprint(info: Mapping[str, Any]) -> dict[str, Any]:
-    """The fingerprint a run recorded (run.json's dataset.fingerprint), or {} for a run
-    made before fingerprints existed.
+def recorded_fingerprint(source: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The fingerprint a dataset's description records (`ImageDataset.source`, run.json's
+    "dataset"), or {} for one made before fingerprints existed.
 
     Example:
-        >>> recorded_fingerprint({"dataset": {"fingerprint": {"combined": "ab"}}})
+        >>> recorded_fingerprint({"kind": "image_folder", "fingerprint": {"combined": "ab"}})
         {'combined': 'ab'}
-        >>> recorded_fingerprint({"dataset": {}})
-        {}
+        >>> recorded_fingerprint({"kind": "cifar10"}), recorded_fingerprint(None)
+        ({}, {})
     """
-    return dict((info.get("dataset") or {}).get("fingerprint") or {})
+    return dict((source or {}).get("fingerprint") or {})
 
 
 def describe_changes(before: Mapping[str, Any] | None, now: Mapping[str, Any] | None) -> list[str]:

@@ -24,9 +24,9 @@ import numpy as np
 
 from kerascls.data.dataset import ImageDataset, Split
 from kerascls.data.fingerprint import combine, files_fingerprint
+from kerascls.data.holdout import holdout_count, stratified_split
 from kerascls.data.images import IMAGE_EXTENSIONS, is_image_name
 from kerascls.data.scan import ImageInfo, check_images, describe_bad_files
-from kerascls.data.splits import holdout_count, stratified_split
 from kerascls.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -75,49 +75,12 @@ def load_image_folder(
         (('daisy', 'rose', 'tulip'), (24, 24), [3, 3, 3])
     """
     root_path = Path(root).expanduser().resolve()
-    if not root_path.is_dir():
-        what = "is not a folder" if root_path.exists() else "does not exist"
-        raise DataError(f"image folder {root_path} {what}; {_HINT}")
-    split_dirs = _find_split_dirs(root_path)
-
-    # split name -> class name -> sorted image files
-    listed = {name: _list_classes(path) for name, path in split_dirs.items()}
+    split_dirs, listed = _layout(root_path)
     class_names = tuple(sorted(listed["train"]))
-    for name in ("validation", "test"):
-        if name in listed:
-            _check_same_classes(split_dirs[name], set(listed[name]), set(class_names), root_path)
-
-    all_files = [f for classes in listed.values() for files in classes.values() for f in files]
-    results = dict(zip(all_files, check_images(all_files), strict=True))
-    bad = [(f, r) for f, r in results.items() if isinstance(r, str)]
-    if bad:
-        named = [(os.path.relpath(f, root_path), reason) for f, reason in bad]
-        logger.warning(
-            "skipping %d file(s) under %s that are not readable images: %s",
-            len(bad),
-            root_path,
-            describe_bad_files(named),
-        )
-
-    infos = {f: r for f, r in results.items() if isinstance(r, ImageInfo)}
-    for name, classes in listed.items():
-        for cls, files in classes.items():
-            if not any(f in infos for f in files):
-                folder = split_dirs[name] / cls
-                raise DataError(
-                    f"class folder {folder} has no readable images (all {len(files)} files "
-                    "failed to open); add images or remove the folder"
-                )
-
+    infos = _readable_images(listed, split_dirs, root_path)
     size, size_reason = _resolve_image_size(image_size, listed["train"], infos)
-    splits = {
-        name: _make_split(classes, class_names, infos, size) for name, classes in listed.items()
-    }
-    train, validation = splits["train"], splits.get("validation")
-    if validation is None and holdout_count(len(train), validation_size, len(class_names)) > 0:
-        keep, holdout = stratified_split(train.labels, validation_size, seed)
-        train, validation = train.subset(keep), train.subset(holdout)
-
+    splits = {name: _make_split(files, class_names, infos, size) for name, files in listed.items()}
+    train, validation = _hold_out(splits["train"], splits.get("validation"), validation_size, seed)
     source: dict[str, Any] = {
         "kind": "image_folder",
         "root": str(root_path),
@@ -128,20 +91,73 @@ def load_image_folder(
         "layout": {name: str(path) for name, path in split_dirs.items()},
     }
     dataset = ImageDataset(class_names, size, train, validation, splits.get("test"), source)
-    source["counts"] = dataset.counts()
-    # from the hashes the scan computed while checking each file (data/fingerprint.py)
-    source["fingerprint"] = combine(
-        {
-            name: files_fingerprint(split.paths, root_path, infos) if split is not None else None
-            for name, split in (
-                ("train", train),
-                ("validation", validation),
-                ("test", splits.get("test")),
-            )
-        },
-        class_names,
-    )
+    source.update(counts=dataset.counts(), fingerprint=_fingerprint(dataset, root_path, infos))
     return dataset
+
+
+def _hold_out(
+    train: Split, validation: Split | None, size: float | int | None, seed: int
+) -> tuple[Split, Split | None]:
+    """train and validation, with a validation split held out of train when there is none."""
+    if validation is None and holdout_count(len(train), size, train.num_classes) > 0:
+        keep, holdout = stratified_split(train.labels, size, seed)
+        return train.subset(keep), train.subset(holdout)
+    return train, validation
+
+
+def _layout(root: Path) -> tuple[dict[str, Path], dict[str, dict[str, list[str]]]]:
+    """The split folders under `root`, and for each split: class name -> its image files
+    (sorted), every split with train's classes."""
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DataError(f"image folder {root} {what}; {_HINT}")
+    split_dirs = _find_split_dirs(root)
+    listed = {name: _list_classes(path) for name, path in split_dirs.items()}
+    for name in ("validation", "test"):
+        if name in listed:
+            _check_same_classes(split_dirs[name], set(listed[name]), set(listed["train"]), root)
+    return split_dirs, listed
+
+
+def _readable_images(
+    listed: dict[str, dict[str, list[str]]], split_dirs: dict[str, Path], root: Path
+) -> dict[str, ImageInfo]:
+    """Each readable image file's `ImageInfo`; one warning names the files that are not,
+    and a class folder with no readable image is a DataError."""
+    all_files = [f for classes in listed.values() for files in classes.values() for f in files]
+    results = dict(zip(all_files, check_images(all_files), strict=True))
+    bad = [(f, r) for f, r in results.items() if isinstance(r, str)]
+    if bad:
+        named = [(os.path.relpath(f, root), reason) for f, reason in bad]
+        logger.warning(
+            "skipping %d file(s) under %s that are not readable images: %s",
+            len(bad),
+            root,
+            describe_bad_files(named),
+        )
+    infos = {f: r for f, r in results.items() if isinstance(r, ImageInfo)}
+    for name, classes in listed.items():
+        for cls, files in classes.items():
+            if not any(f in infos for f in files):
+                folder = split_dirs[name] / cls
+                raise DataError(
+                    f"class folder {folder} has no readable images (all {len(files)} files "
+                    "failed to open); add images or remove the folder"
+                )
+    return infos
+
+
+def _fingerprint(dataset: ImageDataset, root: Path, infos: dict[str, ImageInfo]) -> Any:
+    """The dataset's content hash, from the hashes the scan computed while checking each
+    file (data/fingerprint.py)."""
+    splits = {"train": dataset.train, "validation": dataset.validation, "test": dataset.test}
+    return combine(
+        {
+            name: files_fingerprint(split.paths, root, infos) if split is not None else None
+            for name, split in splits.items()
+        },
+        dataset.class_names,
+    )
 
 
 def _find_split_dirs(root: Path) -> dict[str, Path]:

@@ -12,6 +12,15 @@ Decoded images are cached as uint8 (4x smaller than float32) so only the first e
 for reading and decoding files; augmentation comes after the cache, so every epoch gets new
 random transforms. In-memory splits need no cache. Files that fail to decode despite the
 up-front check are dropped (`ignore_errors`), never ending an epoch.
+
+Example:
+    >>> import numpy as np
+    >>> from kerascls.data import from_arrays
+    >>> ds = from_arrays(np.zeros((40, 8, 8, 3), np.uint8), np.arange(40) % 2)
+    >>> train = make_pipeline(ds, 16, training=True, augment="cifar")
+    >>> images, labels = next(iter(train))
+    >>> images.shape, images.dtype, labels.dtype
+    (TensorShape([16, 8, 8, 3]), tf.float32, tf.int32)
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from kerascls.data.augment import AugmentConfig, resolve_augment
+from kerascls.data.augment_config import AugmentConfig, resolve_augment
 from kerascls.data.augmenter import Augmenter
 from kerascls.data.dataset import ImageDataset, Split
 from kerascls.data.decode import decode_image
@@ -97,26 +106,41 @@ def make_pipeline(
 
     Raises:
         ValueError: MixUp/CutMix without one_hot=True, or an ImageDataset for evaluation.
-
-    Example:
-        >>> import numpy as np
-        >>> from kerascls.data import from_arrays
-        >>> ds = from_arrays(np.zeros((40, 8, 8, 3), np.uint8), np.arange(40) % 2)
-        >>> train = make_pipeline(ds, 16, training=True, augment="cifar")
-        >>> images, labels = next(iter(train))
-        >>> images.shape, images.dtype, labels.dtype
-        (TensorShape([16, 8, 8, 3]), tf.float32, tf.int32)
     """
     split = _as_split(data, training)
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
-    config = resolve_augment(augment) if training else resolve_augment(None)
+    config = _augment_config(augment if training else None, one_hot)
+    ds = _batches(split, batch_size, training, seed, cache, oversample, one_hot)
+    if repeat:
+        ds = ds.repeat()
+    if training and not config.is_identity:
+        ds = _augmented(ds, Augmenter(config), seed, split, batch_size if repeat else None)
+    if training and low_resolution is not None:
+        ds = ds.map(low_resolution, num_parallel_calls=tf.data.AUTOTUNE)
+    return _without_autotuner(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _augment_config(augment: Any, one_hot: bool) -> AugmentConfig:
+    config = resolve_augment(augment)
     if config.soft_labels and not one_hot:
         raise ValueError(
             "MixUp/CutMix produce mixed (soft) labels: pass one_hot=True and train with a "
             "loss that takes one-hot targets (e.g. CategoricalCrossentropy)"
         )
+    return config
 
+
+def _batches(
+    split: Split,
+    batch_size: int,
+    training: bool,
+    seed: int,
+    cache: Any,
+    oversample: bool,
+    one_hot: bool,
+) -> tf.data.Dataset:
+    """Batches of (float32 images, labels), shuffled and oversampled when training."""
     ds = _decoded(split, training, seed, cache)
     if training:
         ds = ds.shuffle(_shuffle_buffer(split), seed=seed, reshuffle_each_iteration=True)
@@ -130,36 +154,42 @@ def make_pipeline(
             labels = tf.one_hot(labels, num_classes, dtype=tf.float32)
         return tf.cast(images, tf.float32), labels
 
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-    if repeat:
-        ds = ds.repeat()
-    if training and not config.is_identity:
-        augmenter = Augmenter(config)
-        # One fresh seed per batch, a new sequence each epoch, reproducible for a seed.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        if repeat:
-            # The epoch of each batch: batches are counted across the repeated epochs
-            # (each one len(split) examples, oversampled or not).
-            batches_per_epoch = max(-(-len(split) // batch_size), 1)
-            epochs = tf.data.Dataset.counter().map(lambda i: i // batches_per_epoch)
-            ds = tf.data.Dataset.zip(ds, seeds, epochs).map(
-                lambda batch, batch_seed, epoch: augmenter(*batch, batch_seed, epoch=epoch),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-        else:
-            ds = tf.data.Dataset.zip(ds, seeds).map(
-                lambda batch, batch_seed: augmenter(*batch, batch_seed),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
-    if training and low_resolution is not None:
-        ds = ds.map(low_resolution, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _augmented(
+    ds: tf.data.Dataset,
+    augmenter: Augmenter,
+    seed: int,
+    split: Split,
+    repeated_batch_size: int | None,
+) -> tf.data.Dataset:
+    """The batches augmented; with `repeated_batch_size` (a repeating pipeline's batch
+    size), each batch is told its epoch."""
+    # One fresh seed per batch, a new sequence each epoch, reproducible for a seed.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    if repeated_batch_size is None:
+        return tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, batch_seed: augmenter(*batch, batch_seed),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    # The epoch of each batch: batches are counted across the repeated epochs (each one
+    # len(split) examples, oversampled or not).
+    batches_per_epoch = max(-(-len(split) // repeated_batch_size), 1)
+    epochs = tf.data.Dataset.counter().map(lambda i: i // batches_per_epoch)
+    return tf.data.Dataset.zip(ds, seeds, epochs).map(
+        lambda batch, batch_seed, epoch: augmenter(*batch, batch_seed, epoch=epoch),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def _without_autotuner(ds: tf.data.Dataset) -> tf.data.Dataset:
     # With tf.data's tuner on, dropping an unfinished iterator waits for the tuning
     # thread, which sleeps longer and longer between rounds (up to a minute): Keras drops
-    # a validation iterator unfinished after every epoch (3-5 s each on 2 cores), and the
-    # repeating training iterator is dropped at the end (35-40 s after the run was done, at
-    # the process's exit, measured with py-spy). Without the tuner, AUTOTUNE still maps
-    # with one call per core and prefetch still sizes its own buffer.
+    # a validation iterator unfinished after every epoch, and the repeating training
+    # iterator is dropped at the end, at the process's exit; each costs seconds
+    # (benchmarks/README.md). Without the tuner, AUTOTUNE still maps with one call per
+    # core and prefetch still sizes its own buffer.
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)

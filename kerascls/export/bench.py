@@ -125,9 +125,9 @@ def validation_data(
 
     uint8, not float32: a quarter of the memory, and every runner takes either.
     """
-    from kerascls.data import heldout_split, split_arrays
+    from kerascls.data import holdout_split, split_arrays
 
-    return split_arrays(heldout_split(run.dataset()), limit, seed, dtype=np.uint8)
+    return split_arrays(holdout_split(run.dataset()), limit, seed, dtype=np.uint8)
 
 
 def _latencies_ms(runner: Any, images: np.ndarray, repeats: int, warmup: int) -> np.ndarray:

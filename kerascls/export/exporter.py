@@ -148,44 +148,96 @@ def export_model(
         source = str(Path(source).resolve())
     elif model_given is False and run is not None:
         source = str(run.checkpoint("best"))
-
-    # Imported here: kerascls.data brings TensorFlow, and importing kerascls.export must not.
-    from kerascls.data import calibration_images, heldout_split, split_arrays
-
-    # Validation images, else test: an export is checked on whatever the model never saw.
-    images, labels = split_arrays(heldout_split(data, test_fallback=True), options.verify_images)
-    reference = predict_arrays(model, images)
-    calibration = None
-    if any(p == "int8" for _, p in plan):
-        calibration = calibration_images(data, options.calibration_images)
-    keras_accuracy = float((reference.argmax(1) == labels).mean())
-    manifest = Manifest(folder=folder, keras={"accuracy": keras_accuracy, "images": len(labels)})
+    checks, calibration = _held_out_checks(model, data, plan, options)
+    manifest = Manifest(folder=folder, keras=checks.keras)
 
     with tempfile.TemporaryDirectory(dir=folder, prefix=".work.") as work:
         builder = _Builder(model, Path(work), options, calibration, input_size)
         for name, precision in plan:
-            entry = {"format": name, "precision": precision}
-            try:
-                path, checked = builder.export(name, precision, folder)
-                meta = export_metadata(
-                    class_names,
-                    input_size,
-                    fmt=name,
-                    precision=precision,
-                    source=source,
-                    **builder.io_types(name, precision),
-                )
-                write_metadata(path, meta)
-                entry.update(_describe(path, run, folder))
-                entry["checks"] = _verify(
-                    checked, name, precision, images, labels, reference, options
-                )
-                entry["status"] = "passed" if entry["checks"]["passed"] else "failed"
-            except KerasclsError as err:
-                entry.update(status="error", reason=str(err))
-            manifest.entries.append(entry)
+            manifest.entries.append(
+                _export_entry(builder, name, precision, folder, checks, class_names, source, run)
+            )
     _write_manifest(manifest, run, source)
     return manifest
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The held-out images every export is checked on, and the Keras model's answers."""
+
+    images: Any
+    labels: Any
+    reference: Any  # the Keras model's probabilities on `images`
+    options: ExportOptions
+
+    @property
+    def keras(self) -> dict[str, Any]:
+        """The manifest's "keras" entry: the Keras model's accuracy and the image count."""
+        accuracy = float((self.reference.argmax(1) == self.labels).mean())
+        return {"accuracy": accuracy, "images": len(self.labels)}
+
+    def verify(self, path: Path, name: str, precision: str) -> dict[str, Any]:
+        """Run the exported file on the images and compare it with the Keras model."""
+        from kerascls.export.runners import load_runner
+
+        runner = load_runner(path, threads=self.options.threads)
+        probabilities = runner.predict(self.images, batch_size=256)
+        return compare(
+            probabilities,
+            self.reference,
+            self.labels,
+            quantized=fmt.is_quantized(name, precision),
+            precision=precision,
+            max_drop=self.options.max_drop,
+        )
+
+
+def _held_out_checks(model: Any, data: Any, plan: list, options: ExportOptions) -> tuple:
+    """The `_Checks` of `model` on `data`, and INT8 calibration images when `plan` has INT8."""
+    # Imported here: kerascls.data brings TensorFlow, and importing kerascls.export must not.
+    from kerascls.data import calibration_images, holdout_split, split_arrays
+
+    # Validation images, else test: an export is checked on whatever the model never saw.
+    images, labels = split_arrays(holdout_split(data, test_fallback=True), options.verify_images)
+    checks = _Checks(images, labels, predict_arrays(model, images), options)
+    calibration = None
+    if any(p == "int8" for _, p in plan):
+        calibration = calibration_images(data, options.calibration_images)
+    return checks, calibration
+
+
+def _export_entry(
+    builder: _Builder,
+    name: str,
+    precision: str,
+    folder: Path,
+    checks: _Checks,
+    class_names: list[str],
+    source: str | None,
+    run: Any,
+) -> dict[str, Any]:
+    """Export, describe and check one (format, precision): its manifest entry.
+
+    A format that cannot be exported here is an entry with status "error" and the reason.
+    """
+    entry: dict[str, Any] = {"format": name, "precision": precision}
+    try:
+        path, checked = builder.export(name, precision, folder)
+        meta = export_metadata(
+            class_names,
+            builder.input_size,
+            fmt=name,
+            precision=precision,
+            source=source,
+            **builder.io_types(name, precision),
+        )
+        write_metadata(path, meta)
+        entry.update(_describe(path, run, folder))
+        entry["checks"] = checks.verify(checked, name, precision)
+        entry["status"] = "passed" if entry["checks"]["passed"] else "failed"
+    except KerasclsError as err:
+        entry.update(status="error", reason=str(err))
+    return entry
 
 
 class _Builder:
@@ -266,21 +318,6 @@ class _Builder:
         return write_jetson_bundle(
             self.onnx("float32"), target, precision, self.input_size, int8_onnx=int8
         )
-
-
-def _verify(path, name, precision, images, labels, reference, options) -> dict[str, Any]:
-    from kerascls.export.runners import load_runner
-
-    runner = load_runner(path, threads=options.threads)
-    probabilities = runner.predict(images, batch_size=256)
-    return compare(
-        probabilities,
-        reference,
-        labels,
-        quantized=fmt.is_quantized(name, precision),
-        precision=precision,
-        max_drop=options.max_drop,
-    )
 
 
 def _describe(path: Path, run: Any, folder: Path) -> dict[str, Any]:

@@ -75,12 +75,24 @@ def convert_tflite(
         KerasclsError: an unknown mode, missing calibration images, or a layer that has
             no TFLite kernel in the requested precision.
     """
-    import tensorflow as tf
-
     if mode not in MODES:
         raise KerasclsError(f"TFLite mode must be one of {', '.join(MODES)}; got {mode!r}")
     if io_dtype not in IO_DTYPES:
         raise KerasclsError(f"io dtype must be one of {', '.join(IO_DTYPES)}; got {io_dtype!r}")
+    converter = _converter(model, mode, calibration, io_dtype)
+    try:
+        with quiet():  # Keras prints its SavedModel signature, the converter its settings
+            return converter.convert()
+    except Exception as err:  # the converter raises ConverterError and plain Exceptions
+        layers = {layer.name for layer in model.layers}
+        reason = _converter_reason(err, layers)
+        raise KerasclsError(f"TFLite {mode} conversion failed: {reason}") from None
+
+
+def _converter(model: Any, mode: str, calibration: np.ndarray | None, io_dtype: str) -> Any:
+    """A `tf.lite.TFLiteConverter` of `model` set up for `mode` (see `convert_tflite`)."""
+    import tensorflow as tf
+
     if _is_keras3(model):
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:  # tf_keras (quantization-aware training): its variables freeze from a function
@@ -104,13 +116,7 @@ def convert_tflite(
         if io_dtype != "float32":
             converter.inference_input_type = getattr(tf, io_dtype)
             converter.inference_output_type = getattr(tf, io_dtype)
-    try:
-        with quiet():  # Keras prints its SavedModel signature, the converter its settings
-            return converter.convert()
-    except Exception as err:  # the converter raises ConverterError and plain Exceptions
-        layers = {layer.name for layer in model.layers}
-        reason = _converter_reason(err, layers)
-        raise KerasclsError(f"TFLite {mode} conversion failed: {reason}") from None
+    return converter
 
 
 def _is_keras3(model: Any) -> bool:

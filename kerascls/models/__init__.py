@@ -28,9 +28,9 @@ from kerascls.models import (  # importing registers the models
     transfer,
     vit,
 )
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.introspect import conv_layer_names, find_last_conv_layer, get_layer_by_path
 from kerascls.models.registry import (
-    BuildSpec,
     ModelInfo,
     create_model,
     get_model_info,

@@ -9,12 +9,10 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kerascls.errors import ModelError
-
-if TYPE_CHECKING:
-    from kerascls.models.registry import BuildSpec
+from kerascls.models.build_spec import BuildSpec
 
 # Below this many pixels on the short side, ImageNet-style stems (stride 4 before the first
 # stage, total stride 32) leave a 1x1 final map; builders with `small_input=None` then use

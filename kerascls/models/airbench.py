@@ -23,9 +23,10 @@ import numpy as np
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_min_size, is_int
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import activation
 from kerascls.models.layers.stem import image_input
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 WHITEN_KERNEL = 2  # 2x2 patches: 12 numbers per patch, 24 filters (each eigenvector and -v)
 BN_MOMENTUM = 0.6  # Keras' convention (PyTorch's 0.4): a short run needs fresh statistics
@@ -45,7 +46,8 @@ def airbench(
         spec: the build spec (given by `create_model`).
         widths: channels of the three conv groups (airbench94: 64, 256, 256).
         activation_name: activation after the whitening conv and every BatchNorm ("gelu"
-            as in airbench94; "relu" trains about 20% faster on a CPU).
+            as in airbench94; "relu" trains faster on a CPU, and less accurately:
+            benchmarks/README.md).
 
     Returns:
         A functional model named `spec.name`; call `init_whitening(model, images)` before
@@ -60,7 +62,7 @@ def airbench(
     if len(widths) != 3 or not all(is_int(w) and w > 0 for w in widths):
         raise ModelError(f"widths of model {spec.name!r} must be 3 positive ints, got {widths!r}")
     check_min_size(spec, 16, "a 2x2 valid conv and three 2x2 max-pools")
-    K = spec.K
+    K = spec.keras
     inputs, x = image_input(spec)
     whiten = K.layers.Conv2D(
         2 * 3 * WHITEN_KERNEL**2, WHITEN_KERNEL, padding="valid", use_bias=True, name="whiten"

@@ -19,9 +19,10 @@ from typing import Any
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_dropout, check_fraction, check_min_size, is_int
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head, conv_bn_act, image_input, se_units
 from kerascls.models.layers import squeeze_excite as apply_se
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 
 def _per_stage(model: str, label: str, value: Any, stages: int) -> list[int]:
@@ -81,7 +82,7 @@ def cnn(
     dropout = check_dropout(spec.name, dropout)
     check_min_size(spec, 2 ** (stages - 1), f"{stages - 1} 2x2 max-pools")
 
-    K = spec.K
+    K = spec.keras
     inputs, x = image_input(spec)
     for s, (width, depth) in enumerate(zip(widths, depths, strict=True), start=1):
         for i in range(1, depth + 1):

@@ -32,9 +32,10 @@ from typing import Any
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_dropout, check_min_size, is_int, resolve_small_input
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head, image_input
 from kerascls.models.layers.tokens import LayerScale, gelu_tanh
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 LN_EPSILON = 1e-6
 LAYER_SCALE_INIT = 1e-6  # the paper's: each block starts as (nearly) the identity
@@ -94,7 +95,7 @@ def convnext(
     patch = 2 if small else 4
     check_min_size(spec, 8 * patch, f"total stride {8 * patch}")
 
-    K = spec.K
+    K = spec.keras
     inputs, x = image_input(spec)
     x = K.layers.Conv2D(dims[0], patch, strides=patch, name="stem_conv")(x)
     x = K.layers.LayerNormalization(epsilon=LN_EPSILON, name="stem_norm")(x)

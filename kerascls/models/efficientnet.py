@@ -9,9 +9,10 @@ mean/std, or 1/255). The cut is a functional clone from "stem_conv_pad"'s input 
 
 Its BatchNormalization layers get kerascls's momentum, 0.9 (PyTorch's 0.1, timm's), not
 keras.applications' 0.99: from scratch, with a few hundred steps, 0.99's moving statistics
-still hold most of their initial zeros and ones when the run is evaluated. Measured on a
-six-class photo folder (600 images, 128 steps in 2 minutes): 87% training accuracy but
-33% on test/ with 0.99 (the network had learned; its inference statistics had not).
+still hold most of their initial zeros and ones when the run is evaluated. On a small
+photo folder with 0.99 the network had learned but its inference statistics had not: high
+training accuracy, near-chance test accuracy (benchmarks/README.md, "Architectures at one
+time budget").
 
 The network keeps its total stride of 32: a 32x32 image ends in a 1x1 map, so Grad-CAM
 at that size says little; use 64x64 or more for explanations.
@@ -31,9 +32,10 @@ from __future__ import annotations
 from typing import Any
 
 from kerascls.models._checks import check_dropout, check_min_size
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head, image_input
 from kerascls.models.layers.conv_bn_act import BN_MOMENTUM
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 _FIRST_KEPT = "stem_conv_pad"  # the layers before it are the backbone's preprocessing
 

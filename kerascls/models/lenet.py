@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from kerascls.models._checks import check_choice, check_dropout, check_min_size
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import activation, classifier_head, image_input
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 
 @register_model("lenet5", family="lenet")
@@ -45,7 +46,7 @@ def lenet5(
     dropout = check_dropout(spec.name, dropout)
     check_min_size(spec, 32, "three unpadded 5x5 convolutions and two 2x2 poolings")
 
-    K = spec.K
+    K = spec.keras
     pool = K.layers.AveragePooling2D if pooling == "avg" else K.layers.MaxPooling2D
     inputs, x = image_input(spec)
     for name, filters in (("c1", 6), ("c3", 16), ("c5", 120)):

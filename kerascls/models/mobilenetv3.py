@@ -34,8 +34,9 @@ from kerascls.models._checks import (
     make_divisible,
     resolve_small_input,
 )
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head, conv_bn_act, image_input, squeeze_excite
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 # (kernel, expanded channels, output channels, squeeze-excite, activation, stride)
 _SMALL = (
@@ -138,7 +139,7 @@ def mobilenetv3(
     dropout = check_dropout(spec.name, dropout)
     check_min_size(spec, 8 if small else 32, f"total stride {8 if small else 32}")
 
-    K = spec.K
+    K = spec.keras
     table, hidden = _VARIANTS[variant]
     inputs, x = image_input(spec)
     x = conv_bn_act(

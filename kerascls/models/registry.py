@@ -1,8 +1,9 @@
 """The model registry: one front door (`create_model`) to every architecture kerascls ships.
 
 A model is one builder function decorated with `register_model`. The builder receives a
-`BuildSpec` (the arguments every model shares: classes, input shape, normalization
-statistics and the Keras namespace to build with) plus its own keyword arguments, and
+`BuildSpec` (build_spec.py: the arguments every model shares: classes, input shape,
+normalization statistics and the Keras namespace to build with) plus its own keyword
+arguments, and
 returns a functional model. `create_model` validates the shared arguments once, so
 builders only check what is specific to them.
 
@@ -29,44 +30,9 @@ from typing import Any
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import is_int, is_real
+from kerascls.models.build_spec import BuildSpec
 
 BACKENDS = ("keras", "tf_keras")
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    """What every builder is given besides its own keyword arguments.
-
-    Args:
-        name: registry name; builders use it as the Keras model name.
-        num_classes: number of output classes (>= 2).
-        input_shape: `(height, width, 3)` of the raw 0-255 images.
-        mean: per-channel mean on the 0-255 scale, or None for plain `1/255` rescaling.
-        std: per-channel standard deviation on the 0-255 scale, or None.
-        K: the Keras namespace to build with: the `keras` module, or `tf_keras` when the
-            model must be rebuilt for tensorflow-model-optimization.
-
-    Example:
-        >>> import keras
-        >>> spec = BuildSpec("cnn", 10, (32, 32, 3), None, None, keras)
-        >>> spec.height, spec.width
-        (32, 32)
-    """
-
-    name: str
-    num_classes: int
-    input_shape: tuple[int, int, int]
-    mean: tuple[float, float, float] | None
-    std: tuple[float, float, float] | None
-    K: ModuleType
-
-    @property
-    def height(self) -> int:
-        return self.input_shape[0]
-
-    @property
-    def width(self) -> int:
-        return self.input_shape[1]
 
 
 @dataclass(frozen=True)
@@ -99,12 +65,13 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-def _builder_params(builder: Callable[..., Any]) -> tuple[list[str], bool]:
-    """Keyword arguments a builder accepts (after the spec), and whether it takes **kwargs."""
+def _unknown_kwargs(builder: Callable[..., Any], given: Any) -> tuple[list[str], list[str]]:
+    """The names in `given` that `builder` does not take (none when it takes **kwargs),
+    sorted, and the keyword arguments it accepts after the spec."""
     params = list(inspect.signature(builder).parameters.values())[1:]
-    names = [p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    accepted = [p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    return names, open_ended
+    return ([] if open_ended else sorted(set(given) - set(accepted))), accepted
 
 
 def register_model(
@@ -125,7 +92,7 @@ def register_model(
         name: registry name; defaults to the function's name.
         family: architecture family recorded in the metadata; defaults to the name of
             the module that defines the builder.
-        supports_tf_keras: whether the builder only uses layers through `spec.K`, so
+        supports_tf_keras: whether the builder only uses layers through `spec.keras`, so
             that it can be rebuilt with tf_keras.
         **default_kwargs: keyword arguments this name passes to the builder.
 
@@ -139,35 +106,45 @@ def register_model(
         ... def tiny(spec, *, width=16):
         ...     '''A one-convolution example.'''
         ...     inputs, x = image_input(spec)
-        ...     x = spec.K.layers.Conv2D(width, 3, name="stem_conv")(x)
-        ...     return spec.K.Model(inputs, classifier_head(spec, x), name=spec.name)
+        ...     x = spec.keras.layers.Conv2D(width, 3, name="stem_conv")(x)
+        ...     return spec.keras.Model(inputs, classifier_head(spec, x), name=spec.name)
         >>> create_model("tiny_doc_example", num_classes=3).count_params()
         251
     """
 
     def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
-        key = name or builder.__name__
-        if key in _REGISTRY:
-            raise ModelError(f"model name {key!r} is already registered; choose another name")
-        accepted, open_ended = _builder_params(builder)
-        unknown = sorted(set(default_kwargs) - set(accepted))
-        if unknown and not open_ended:
-            raise ModelError(
-                f"default argument(s) {unknown} of model {key!r} are not parameters of "
-                f"{builder.__name__}(); it accepts: {', '.join(accepted)}"
-            )
-        doc = inspect.getdoc(builder) or ""
-        _REGISTRY[key] = ModelInfo(
-            name=key,
-            family=family or builder.__module__.rsplit(".", 1)[-1],
-            builder=builder,
-            supports_tf_keras=supports_tf_keras,
-            default_kwargs=MappingProxyType(dict(default_kwargs)),
-            description=doc.splitlines()[0] if doc else "",
-        )
+        _add(name or builder.__name__, builder, family, supports_tf_keras, default_kwargs)
         return builder
 
     return decorator
+
+
+def _add(
+    key: str,
+    builder: Callable[..., Any],
+    family: str | None,
+    supports_tf_keras: bool,
+    default_kwargs: dict[str, Any],
+) -> None:
+    """Record one registration of `register_model`, refusing a name that is taken and
+    default arguments the builder does not take."""
+    if key in _REGISTRY:
+        raise ModelError(f"model name {key!r} is already registered; choose another name")
+    unknown, accepted = _unknown_kwargs(builder, default_kwargs)
+    if unknown:
+        raise ModelError(
+            f"default argument(s) {unknown} of model {key!r} are not parameters of "
+            f"{builder.__name__}(); it accepts: {', '.join(accepted)}"
+        )
+    doc = inspect.getdoc(builder) or ""
+    _REGISTRY[key] = ModelInfo(
+        name=key,
+        family=family or builder.__module__.rsplit(".", 1)[-1],
+        builder=builder,
+        supports_tf_keras=supports_tf_keras,
+        default_kwargs=MappingProxyType(dict(default_kwargs)),
+        description=doc.splitlines()[0] if doc else "",
+    )
 
 
 def list_models() -> list[str]:
@@ -310,20 +287,27 @@ def create_model(
     """
     info = get_model_info(name)
     spec_mean, spec_std = _check_stats(mean, std)
-    if backend == "tf_keras" and not info.supports_tf_keras:
-        raise ModelError(f"model {name!r} cannot be built with backend='tf_keras'; use 'keras'")
-    accepted, open_ended = _builder_params(info.builder)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown and not open_ended:
-        raise ModelError(
-            f"unknown argument(s) {unknown} for model {name!r}; it accepts: {', '.join(accepted)}"
-        )
+    _check_options(info, backend, kwargs)
     spec = BuildSpec(
         name=name,
         num_classes=_check_num_classes(num_classes),
         input_shape=_check_input_shape(input_shape),
         mean=spec_mean,
         std=spec_std,
-        K=_namespace(backend),
+        keras=_namespace(backend),
     )
     return info.builder(spec, **{**info.default_kwargs, **kwargs})
+
+
+def _check_options(info: ModelInfo, backend: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a backend the model cannot be built with, and options its builder lacks."""
+    if backend == "tf_keras" and not info.supports_tf_keras:
+        raise ModelError(
+            f"model {info.name!r} cannot be built with backend='tf_keras'; use 'keras'"
+        )
+    unknown, accepted = _unknown_kwargs(info.builder, kwargs)
+    if unknown:
+        raise ModelError(
+            f"unknown argument(s) {unknown} for model {info.name!r}; it accepts: "
+            f"{', '.join(accepted)}"
+        )

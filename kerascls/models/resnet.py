@@ -25,6 +25,7 @@ from kerascls.models._checks import (
     check_min_size,
     resolve_small_input,
 )
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import (
     basic_block,
     bottleneck_block,
@@ -32,7 +33,7 @@ from kerascls.models.layers import (
     conv_bn_act,
     image_input,
 )
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 # depth -> (block kind, blocks per stage)
 _DEPTHS = {
@@ -85,7 +86,7 @@ def resnet(
     dropout = check_dropout(spec.name, dropout)
     check_min_size(spec, 8 if small else 32, f"total stride {8 if small else 32}")
 
-    K = spec.K
+    K = spec.keras
     kind, stage_blocks = _DEPTHS[depth]
     block = basic_block if kind == "basic" else bottleneck_block
     inputs, x = image_input(spec)

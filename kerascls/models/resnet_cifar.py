@@ -20,8 +20,9 @@ from typing import Any
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_dropout, check_fraction, check_min_size, is_int
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import basic_block, classifier_head, conv_bn_act, image_input
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 
 @register_model("resnet20", family="resnet_cifar", depth=20)
@@ -71,7 +72,7 @@ def resnet_cifar(
     dropout = check_dropout(spec.name, dropout)
     check_min_size(spec, 4, "two stride-2 stages")
 
-    K = spec.K
+    K = spec.keras
     blocks = (int(depth) - 2) // 6
     inputs, x = image_input(spec)
     x = conv_bn_act(K, x, width, 3, prefix="stem_")

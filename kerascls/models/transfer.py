@@ -39,8 +39,9 @@ from typing import Any
 
 from kerascls.errors import ModelError, OfflineError
 from kerascls.models._checks import check_choice, check_dropout, check_min_size, is_int
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 # keras.applications refuses inputs smaller than this (without the top).
 MIN_BACKBONE_SIZE = 32
@@ -236,6 +237,22 @@ def transfer(
     """
     import keras
 
+    weights, size, dropout = _checked(spec, backbone, weights, resize_to, dropout)
+    net = _backbone(backbone, weights, (*size, 3) if size else spec.input_shape, freeze_backbone)
+    inputs, x = _standardized_input(spec, _BACKBONES[backbone][1], size)
+    # training=False, as the Keras transfer-learning guide writes it. In Keras 3 a
+    # functional model's training=True reaches nested layers anyway (Functional's
+    # operation_fn overrides it), so what keeps BatchNormalization in inference mode, its
+    # statistics intact while fine-tuning, is that its layers stay frozen
+    # (`_freeze_batchnorm`, `unfreeze_top_layers`).
+    x = net(x, training=False)
+    return keras.Model(inputs, classifier_head(spec, x, dropout=dropout), name=spec.name)
+
+
+def _checked(
+    spec: BuildSpec, backbone: str, weights: Any, resize_to: Any, dropout: Any
+) -> tuple[str | None, tuple[int, int] | None, float]:
+    """`transfer`'s arguments checked: (weights, the size to resize to or None, dropout)."""
     check_choice(spec.name, "backbone", backbone, tuple(_BACKBONES))
     _check_weights(spec.name, weights)
     if weights not in (None, "imagenet"):
@@ -244,14 +261,28 @@ def transfer(
     dropout = check_dropout(spec.name, dropout)
     if size is None:
         check_min_size(spec, MIN_BACKBONE_SIZE, "keras.applications' minimum; or set resize_to")
+    return weights, size, dropout
 
-    backbone_shape = (*size, 3) if size else spec.input_shape
-    net = _load_backbone(backbone, weights, backbone_shape)
-    preprocessing = _BACKBONES[backbone][1]
-    if preprocessing == "caffe" and weights is not None:
+
+def _backbone(
+    backbone: str, weights: str | None, input_shape: tuple[int, ...], freeze: bool
+) -> Any:
+    """The keras.applications network, its BatchNormalization frozen (and all of it with
+    `freeze`); a caffe-style network with weights takes RGB in its first convolution."""
+    net = _load_backbone(backbone, weights, input_shape)
+    if _BACKBONES[backbone][1] == "caffe" and weights is not None:
         fold_bgr_into_first_conv(net)
-    net.trainable = not freeze_backbone
+    net.trainable = not freeze
     _freeze_batchnorm(net)
+    return net
+
+
+def _standardized_input(
+    spec: BuildSpec, preprocessing: str, size: tuple[int, int] | None
+) -> tuple[Any, Any]:
+    """The "image" input, and it after the backbone's preprocessing ("standardize") and
+    the resizing to `size`."""
+    import keras
 
     inputs = keras.Input(shape=spec.input_shape, dtype="float32", name="image")
     if preprocessing == "caffe":
@@ -262,14 +293,7 @@ def transfer(
         x = keras.layers.Identity(name="standardize")(inputs)
     if size:
         x = keras.layers.Resizing(*size, name="resize")(x)
-    # training=False, as the Keras transfer-learning guide writes it. In Keras 3 a
-    # functional model's training=True reaches nested layers anyway (Functional's
-    # operation_fn overrides it), so what keeps BatchNormalization in inference mode, its
-    # statistics intact while fine-tuning, is that its layers stay frozen
-    # (`_freeze_batchnorm`, `unfreeze_top_layers`).
-    x = net(x, training=False)
-    outputs = classifier_head(spec, x, dropout=dropout)
-    return keras.Model(inputs, outputs, name=spec.name)
+    return inputs, x
 
 
 def _freeze_batchnorm(net: Any) -> None:

@@ -40,9 +40,10 @@ from typing import Any
 
 from kerascls.errors import ModelError
 from kerascls.models._checks import check_choice, check_dropout, is_int
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers import classifier_head, image_input
 from kerascls.models.layers.tokens import ClassToken, PositionEmbedding, gelu_tanh
-from kerascls.models.registry import BuildSpec, register_model
+from kerascls.models.registry import register_model
 
 _PATCH_CANDIDATES = (16, 8, 4, 2, 1)
 _MIN_PATCHES_PER_SIDE = 8
@@ -122,6 +123,22 @@ def vit(
         raise ModelError(f"heads of model {spec.name!r} must divide dim={dim}, got {heads!r}")
     check_choice(spec.name, "pool", pool, ("avg", "token"))
     dropout = check_dropout(spec.name, dropout)
+    patch_size, grid = _patch_grid(spec, patch_size)
+
+    K = spec.keras
+    inputs, x = image_input(spec)
+    prefix = 1 if pool == "token" else 0
+    x = _tokens(K, x, grid, dim=dim, patch_size=patch_size, prefix=prefix)
+    for i in range(1, depth + 1):
+        x = _block(K, x, dim=dim, heads=heads, mlp_dim=mlp_dim, prefix=f"block{i}_")
+    x = K.layers.LayerNormalization(epsilon=LN_EPSILON, name="final_norm")(x)
+    x = _feature_map(K, x, grid, dim=dim, prefix=prefix)
+    outputs = classifier_head(spec, x, dropout=dropout)
+    return K.Model(inputs, outputs, name=spec.name)
+
+
+def _patch_grid(spec: BuildSpec, patch_size: Any) -> tuple[int, tuple[int, int]]:
+    """The patch size (None: `auto_patch_size`) and the (rows, columns) of patches."""
     if patch_size is None:
         patch_size = auto_patch_size(spec.height, spec.width)
     patch_size = _check_positive(spec.name, "patch_size", patch_size)
@@ -130,24 +147,24 @@ def vit(
             f"patch_size of model {spec.name!r} must divide the input sides "
             f"{spec.height}x{spec.width}, got {patch_size!r}"
         )
-    grid = (spec.height // patch_size, spec.width // patch_size)
+    return patch_size, (spec.height // patch_size, spec.width // patch_size)
 
-    K = spec.K
-    inputs, x = image_input(spec)
+
+def _tokens(
+    K: Any, x: Any, grid: tuple[int, int], *, dim: int, patch_size: int, prefix: int
+) -> Any:
+    """The image as patch tokens (after a class token with `prefix`), position-embedded."""
     x = K.layers.Conv2D(dim, patch_size, strides=patch_size, name="patch_embed")(x)
     x = K.layers.Reshape((grid[0] * grid[1], dim), name="patch_tokens")(x)
-    prefix = 1 if pool == "token" else 0
     if prefix:
         x = ClassToken(name="cls_token")(x)
-    x = PositionEmbedding(grid, num_prefix=prefix, name="pos_embed")(x)
-    for i in range(1, depth + 1):
-        x = _block(K, x, dim=dim, heads=heads, mlp_dim=mlp_dim, prefix=f"block{i}_")
-    x = K.layers.LayerNormalization(epsilon=LN_EPSILON, name="final_norm")(x)
+    return PositionEmbedding(grid, num_prefix=prefix, name="pos_embed")(x)
+
+
+def _feature_map(K: Any, x: Any, grid: tuple[int, int], *, dim: int, prefix: int) -> Any:
+    """The tokens back as a feature map for the shared head: the patch grid, or with a
+    class token only that token, as a 1x1 map (the head's pooling is then a no-op)."""
     if prefix:
-        # keep only the class token, as a 1x1 map: the shared head's pooling is then a no-op
         x = K.layers.Cropping1D((0, grid[0] * grid[1]), name="cls_select")(x)
-        x = K.layers.Reshape((1, 1, dim), name="cls_map")(x)
-    else:
-        x = K.layers.Reshape((grid[0], grid[1], dim), name="patch_grid")(x)
-    outputs = classifier_head(spec, x, dropout=dropout)
-    return K.Model(inputs, outputs, name=spec.name)
+        return K.layers.Reshape((1, 1, dim), name="cls_map")(x)
+    return K.layers.Reshape((grid[0], grid[1], dim), name="patch_grid")(x)

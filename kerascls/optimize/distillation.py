@@ -212,7 +212,7 @@ def _training_recipe(source: Source, student: str, epochs: int, lr: float | None
     """The teacher run's training recipe (optimizer, schedule, weight decay) for the student."""
     from kerascls.train.recipe import Recipe
 
-    stored = (source.run.info.get("recipe") if source.run is not None else None) or {}
+    stored = source.run.info.recipe if source.run is not None else None
     recipe = Recipe.from_dict(stored) if stored else Recipe()
     changes = {"model": student, "epochs": epochs, "batch_size": batch}
     if lr is not None:
@@ -253,48 +253,15 @@ def distill(
     Returns:
         A `DistillResult`; `.save(logdir)` writes the student as a new run folder.
     """
-    from kerascls.train.runtime import set_seed
-    from kerascls.train.schedules import build_optimizer
-
     epochs = check_epochs(epochs)
     if lr is not None:
         lr = check_lr(lr)
     source = resolve_source(teacher, data=data)
-    recipe = ModelRecipe(
-        name=student,
-        num_classes=source.recipe.num_classes,
-        input_shape=source.recipe.input_shape,
-        mean=source.recipe.mean,
-        std=source.recipe.std,
-        kwargs=dict(student_kwargs or {}),
-    )
-    set_seed(seed)
-    student_model = recipe.build("keras")
-    distiller = Distiller(
-        student_model,
-        source.model if alpha > 0 else None,
-        temperature=temperature,
-        alpha=alpha,
-    )
-    steps = source.steps_per_epoch(batch_size)
+    recipe = _student_recipe(source, student, student_kwargs)
     training = _training_recipe(source, student, epochs, lr, batch_size)
-    distiller.compile(optimizer=build_optimizer(training, steps))
-    distiller.fit(
-        source.train_pipeline(batch_size, seed=seed).repeat(),
-        steps_per_epoch=steps,
-        epochs=epochs,
-        shuffle=False,  # the pipeline shuffles, seeded
-        verbose=verbose,
+    student_model = _train_student(
+        source, recipe, training, temperature=temperature, alpha=alpha, seed=seed, verbose=verbose
     )
-    images, labels = source.validation_arrays()
-    metrics = {
-        "images": len(labels),
-        # Top-1 agreement with the true labels: the accuracy.
-        "teacher_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
-        "student_accuracy": top1_agreement(predict_arrays(student_model, images), labels),
-        "teacher_params": int(source.model.count_params()),
-        "student_params": int(student_model.count_params()),
-    }
     settings = {
         "student": student,
         "student_kwargs": dict(student_kwargs or {}),
@@ -305,4 +272,66 @@ def distill(
         "batch_size": batch_size,
         "seed": seed,
     }
+    metrics = _distill_metrics(source, student_model)
     return DistillResult(source, student_model, recipe, metrics, settings)
+
+
+def _student_recipe(
+    source: Source, student: str, student_kwargs: Mapping[str, Any] | None
+) -> ModelRecipe:
+    """How to build the student: the teacher's classes, input and normalization."""
+    return ModelRecipe(
+        name=student,
+        num_classes=source.recipe.num_classes,
+        input_shape=source.recipe.input_shape,
+        mean=source.recipe.mean,
+        std=source.recipe.std,
+        kwargs=dict(student_kwargs or {}),
+    )
+
+
+def _train_student(
+    source: Source,
+    recipe: ModelRecipe,
+    training: Any,
+    *,
+    temperature: float,
+    alpha: float,
+    seed: int,
+    verbose: int | str,
+) -> keras.Model:
+    """Build the student (seeded) and train it with a `Distiller` on the source's data."""
+    from kerascls.train.runtime import set_seed
+    from kerascls.train.schedules import build_optimizer
+
+    set_seed(seed)
+    student_model = recipe.build("keras")
+    distiller = Distiller(
+        student_model,
+        source.model if alpha > 0 else None,
+        temperature=temperature,
+        alpha=alpha,
+    )
+    steps = source.steps_per_epoch(training.batch_size)
+    distiller.compile(optimizer=build_optimizer(training, steps))
+    distiller.fit(
+        source.train_pipeline(training.batch_size, seed=seed).repeat(),
+        steps_per_epoch=steps,
+        epochs=training.epochs,
+        shuffle=False,  # the pipeline shuffles, seeded
+        verbose=verbose,
+    )
+    return student_model
+
+
+def _distill_metrics(source: Source, student_model: keras.Model) -> dict[str, Any]:
+    """Teacher and student accuracy on the validation split, and their sizes."""
+    images, labels = source.validation_arrays()
+    return {
+        "images": len(labels),
+        # Top-1 agreement with the true labels: the accuracy.
+        "teacher_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
+        "student_accuracy": top1_agreement(predict_arrays(student_model, images), labels),
+        "teacher_params": int(source.model.count_params()),
+        "student_params": int(student_model.count_params()),
+    }

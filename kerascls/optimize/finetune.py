@@ -7,16 +7,17 @@ augmentation and label smoothing. One function, so that both methods are compare
 With `teacher` (the float model before pruning), the targets are the teacher's predicted
 probabilities instead of the labels: the fine-tuned model is pulled back towards the
 function it started from rather than re-fitting the labels, which is where two epochs of
-fine-tuning lose accuracy. On the CIFAR-10 ResNet-20 at 55% sparsity that cut the loss from
-1.24 to 1.06 points (2 epochs), 0.92 after 4.
+fine-tuning lose accuracy. On the pruned CIFAR-10 ResNet-20 that cut the loss
+(benchmarks/README.md, "Compression").
 
 After fine-tuning, `recalibrate_batch_norm` replaces every BatchNormalization's moving
 statistics by their average over many training batches ("precise BN"). kerascls models use
 momentum 0.9 (PyTorch's 0.1), so the moving statistics at the end of any fit are an average
-of the last ten or so batches only: noise. On the 120-epoch CIFAR-10 ResNet-20 (89.56%),
-one epoch of fine-tuning at lr 1e-7, which changes nothing but those statistics, scored
-89.20%; the same weights with statistics averaged over 100 batches of 128 scored 89.66%.
-That noise, not the weight updates, was most of what two epochs of QAT fine-tuning lost.
+of the last ten or so batches only: noise. On the CIFAR-10 ResNet-20, one epoch of
+fine-tuning at lr 1e-7, which changes nothing but those statistics, lost accuracy, and
+the same weights with statistics averaged over many batches gained it back and more
+(benchmarks/README.md, "Compression"). That noise, not the weight updates, was most of
+what two epochs of QAT fine-tuning lost.
 
 Example (the tf_keras twin of an untrained tiny CNN, on random images):
     >>> import numpy as np

@@ -49,11 +49,12 @@ from kerascls.optimize.finetune import (
     fine_tune,
     recalibrate_on_source,
 )
+from kerascls.optimize.int8_check import convert_and_check
+from kerascls.optimize.run_output import Int8Export, write_optimized_run
 from kerascls.optimize.source import Source, resolve_source
 from kerascls.optimize.twin import keras_model_like, tf_keras_twin
 
 PRUNED_LAYERS = ("Conv2D", "DepthwiseConv2D", "Dense")
-INT8_FILE = "model_int8.tflite"
 
 
 def check_sparsity(sparsity: Any) -> float:
@@ -177,39 +178,24 @@ class PruneResult:
 
     def save(self, logdir: str | os.PathLike = "logs") -> Any:
         """Write a new run folder: best.keras (pruned) and, with INT8, exports/model_int8.tflite."""
-        from kerascls.export.metadata import export_metadata
-        from kerascls.optimize.run_output import add_export, write_optimized_run
-
         percent = round(self.settings["sparsity"] * 100)
-        run = write_optimized_run(
+        int8 = None
+        if self.tflite is not None:
+            int8 = Int8Export(
+                self.tflite,
+                quantization=f"post-training INT8 of a {percent}% pruned model",
+                reference="pruned Keras model (float)",
+                reference_accuracy="pruned_accuracy",
+            )
+        return write_optimized_run(
             self.source,
             self.keras_model,
             optimization={"method": "prune", **self.settings},
             metrics=self.metrics,
             suffix=f"pruned{percent}",
             logdir=logdir,
+            int8=int8,
         )
-        if self.tflite is not None:
-            metadata = export_metadata(
-                list(self.source.data.class_names),
-                tuple(self.source.recipe.input_shape[:2]),
-                fmt="tflite",
-                precision="int8",
-                input_dtype="int8",
-                output_dtype="int8",
-                source=str(run.path / "best.keras"),
-                quantization=f"post-training INT8 of a {percent}% pruned model",
-            )
-            checks = {
-                "reference": "pruned Keras model (float)",
-                "top1_agreement": self.metrics["top1_agreement"],
-                "max_prob_diff": self.metrics["max_prob_diff"],
-                "images": self.metrics["images"],
-                "accuracy": self.metrics["int8_accuracy"],
-                "reference_accuracy": self.metrics["pruned_accuracy"],
-            }
-            add_export(run, INT8_FILE, self.tflite, metadata, checks)
-        return run
 
 
 def prune(
@@ -238,8 +224,8 @@ def prune(
         batch_size: fine-tuning batch size.
         int8: also convert the pruned model to full-INT8 TFLite (post-training).
         self_distill: fine-tune on the dense model's predicted probabilities instead of
-            the labels (see `fine_tune`): 55% sparsity lost 0.92 points instead of about
-            1.2 on the CIFAR-10 ResNet-20 (4 epochs).
+            the labels (see `fine_tune`): it loses less accuracy (benchmarks/README.md,
+            "Compression").
         data: the `ImageDataset` (required for a model; default for a run: its own).
         model_kwargs: builder options of a model (not a run) built with non-default ones.
         recalibrate_bn: after fine-tuning, average the BatchNormalization statistics over
@@ -252,37 +238,79 @@ def prune(
     Raises:
         KerasclsError: a sparsity outside (0, 1), a model tf_keras cannot rebuild, no run.
     """
-    import tensorflow_model_optimization as tfmot
-
     sparsity = check_sparsity(sparsity)
     epochs, lr = check_epochs(epochs), check_lr(lr)
     source = resolve_source(run_or_model, data=data, model_kwargs=model_kwargs)
-    total_steps = source.steps_per_epoch(batch_size) * epochs
+    fit = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
+    pruned, settings = _fine_tune_pruned(
+        source,
+        sparsity,
+        fit,
+        self_distill=self_distill,
+        recalibrate_bn=recalibrate_bn,
+        verbose=verbose,
+    )
+    settings["int8"] = "post-training full INT8" if int8 else None
+    metrics, tflite = _pruning_checks(source, pruned, sparsity, int8=int8)
+    return PruneResult(source, pruned, tflite, metrics, settings)
+
+
+def _fine_tune_pruned(
+    source: Source,
+    sparsity: float,
+    fit: dict[str, Any],
+    *,
+    self_distill: bool,
+    recalibrate_bn: bool,
+    verbose: int | str,
+) -> tuple[Any, dict[str, Any]]:
+    """Wrap the source's tf_keras twin for pruning, fine-tune it, and strip the wrappers.
+
+    Returns:
+        The pruned Keras 3 model and the fine-tuning settings, for run.json.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    total_steps = source.steps_per_epoch(fit["batch_size"]) * fit["epochs"]
     dense = tf_keras_twin(source.model, source.recipe)
     wrapped = prunable(dense, pruning_schedule(sparsity, total_steps))
     fine_tune(
         wrapped,
         source,
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
+        **fit,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
         verbose=verbose,
         teacher=dense if self_distill else None,
     )
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     # On the stripped model: no pruning wrapper runs a training step.
+    batch_size = fit["batch_size"]
     recalibrated = recalibrate_on_source(stripped, source, batch_size) if recalibrate_bn else 0
-    pruned = keras_model_like(stripped, source.recipe)
+    settings = {
+        "sparsity": sparsity,
+        "schedule": "PolynomialDecay 0 -> sparsity over the first 3/4 of the steps",
+        "layers": list(PRUNED_LAYERS),
+        **fit,
+        "label_smoothing": 0.0 if self_distill else source.label_smoothing,
+        "targets": "the dense model's probabilities" if self_distill else "labels",
+        "bn_recalibration_batches": recalibrated,
+    }
+    return keras_model_like(stripped, source.recipe), settings
 
+
+def _pruning_checks(
+    source: Source, pruned: Any, sparsity: float, *, int8: bool
+) -> tuple[dict[str, Any], bytes | None]:
+    """The validation figures of `PruneResult`, and with `int8` the pruned INT8 TFLite file."""
     images, labels = source.validation_arrays()
+    pruned_probabilities = predict_arrays(pruned, images)
     before = gzip_size(weights_bytes(source.model))
     after = gzip_size(weights_bytes(pruned))
     metrics: dict[str, Any] = {
         "images": len(labels),
         # Top-1 agreement with the true labels: the accuracy.
         "float_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
-        "pruned_accuracy": top1_agreement(predict_arrays(pruned, images), labels),
+        "pruned_accuracy": top1_agreement(pruned_probabilities, labels),
         "target_sparsity": sparsity,
         **sparsity_report(pruned),
         "gzip_file": "the float32 weight arrays, concatenated, gzip -9",
@@ -290,29 +318,9 @@ def prune(
         "gzip_bytes_after": after,
         "gzip_ratio": before / after,
     }
-    tflite = None
-    if int8:
-        from kerascls.export.tflite import convert_tflite
-        from kerascls.optimize.quantization import agreement, tflite_probabilities
-
-        tflite = convert_tflite(pruned, "int8", calibration=source.calibration_images(256))
-        probabilities = tflite_probabilities(tflite, images)
-        metrics.update(
-            int8_accuracy=top1_agreement(probabilities, labels),
-            int8_bytes=len(tflite),
-            int8_gzip_bytes=gzip_size(tflite),
-            **agreement(predict_arrays(pruned, images), probabilities),
-        )
-    settings = {
-        "sparsity": sparsity,
-        "schedule": "PolynomialDecay 0 -> sparsity over the first 3/4 of the steps",
-        "layers": list(PRUNED_LAYERS),
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "label_smoothing": 0.0 if self_distill else source.label_smoothing,
-        "targets": "the dense model's probabilities" if self_distill else "labels",
-        "bn_recalibration_batches": recalibrated,
-        "int8": "post-training full INT8" if int8 else None,
-    }
-    return PruneResult(source, pruned, tflite, metrics, settings)
+    if not int8:
+        return metrics, None
+    calibration = source.calibration_images(256)
+    tflite, checks = convert_and_check(pruned, calibration, pruned_probabilities, images, labels)
+    metrics.update(checks, int8_bytes=len(tflite), int8_gzip_bytes=gzip_size(tflite))
+    return metrics, tflite

@@ -33,10 +33,8 @@ Example (an untrained tiny CNN and random images; pass a run folder for a traine
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,10 +48,10 @@ from kerascls.optimize.finetune import (
     fine_tune,
     recalibrate_on_source,
 )
+from kerascls.optimize.int8_check import convert_and_check
+from kerascls.optimize.run_output import INT8_FILE, Int8Export, write_optimized_run
 from kerascls.optimize.source import Source, resolve_source
 from kerascls.optimize.twin import ModelRecipe, keras_model_like, tf_keras_twin
-
-INT8_FILE = "model_int8.tflite"
 
 
 def quantize_aware(model: Any, recipe: ModelRecipe | None = None) -> Any:
@@ -162,24 +160,6 @@ def moving_average_range_variables(qat_model: Any) -> list:
     return found
 
 
-def tflite_probabilities(data: bytes, images: np.ndarray) -> np.ndarray:
-    """Run a .tflite file's bytes on float 0-255 images with kerascls's TFLite runner."""
-    from kerascls.export.runners import load_runner
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.tflite"
-        path.write_bytes(data)
-        return load_runner(path).predict(images)
-
-
-def agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    """Top-1 agreement and max absolute probability difference of two prediction sets."""
-    return {
-        "top1_agreement": top1_agreement(reference, candidate),
-        "max_prob_diff": float(np.abs(reference - candidate).max()),
-    }
-
-
 @dataclass
 class QATResult:
     """What `qat` produced.
@@ -207,36 +187,21 @@ class QATResult:
 
     def save(self, logdir: str | os.PathLike = "logs") -> Any:
         """Write a new run folder: best.keras (float, fine-tuned) and exports/model_int8.tflite."""
-        from kerascls.export.metadata import export_metadata
-        from kerascls.optimize.run_output import add_export, write_optimized_run
-
-        run = write_optimized_run(
+        int8 = Int8Export(
+            self.tflite,
+            quantization="quantization-aware training (tfmot)",
+            reference="QAT Keras model (fake quantization)",
+            reference_accuracy="qat_accuracy",
+        )
+        return write_optimized_run(
             self.source,
             self.keras_model,
             optimization={"method": "qat", **self.settings},
             metrics=self.metrics,
             suffix="qat",
             logdir=logdir,
+            int8=int8,
         )
-        height, width = self.source.recipe.input_shape[:2]
-        metadata = export_metadata(
-            list(self.source.data.class_names),
-            (height, width),
-            fmt="tflite",
-            precision="int8",
-            input_dtype="int8",
-            output_dtype="int8",
-            source=str(run.path / "best.keras"),
-            quantization="quantization-aware training (tfmot)",
-        )
-        checks = {
-            "reference": "QAT Keras model (fake quantization)",
-            **{k: self.metrics[k] for k in ("top1_agreement", "max_prob_diff", "images")},
-            "accuracy": self.metrics["int8_accuracy"],
-            "reference_accuracy": self.metrics["qat_accuracy"],
-        }
-        add_export(run, INT8_FILE, self.tflite, metadata, checks)
-        return run
 
 
 def qat(
@@ -264,8 +229,8 @@ def qat(
             non-default ones.
         recalibrate_bn: after fine-tuning, average the BatchNormalization statistics over
             12,800 training images (`recalibrate_batch_norm`) instead of keeping the last
-            few batches' (on the CIFAR-10 ResNet-20: fake-quant model 89.44% instead of
-            89.08%, TFLite agreement 99.24% instead of 99.04%; INT8 89.30% both ways).
+            few batches' (better fake-quant accuracy and TFLite agreement on the CIFAR-10
+            ResNet-20: benchmarks/README.md, "Compression").
         verbose: Keras fit verbosity.
 
     Returns:
@@ -275,34 +240,37 @@ def qat(
         KerasclsError: a model tf_keras cannot rebuild (transfer models), bad arguments,
             no run found, or a failed conversion.
     """
-    from kerascls.export.tflite import convert_tflite
-
     epochs, lr = check_epochs(epochs), check_lr(lr)
     source = resolve_source(run_or_model, data=data, model_kwargs=model_kwargs)
+    qat_model, settings = _fine_tune_qat(
+        source,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        recalibrate_bn=recalibrate_bn,
+        verbose=verbose,
+    )
+    keras_model = keras_model_like(qat_model, source.recipe)
+    tflite, metrics = _qat_checks(source, qat_model, keras_model)
+    return QATResult(source, qat_model, keras_model, tflite, metrics, settings)
+
+
+def _fine_tune_qat(
+    source: Source,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    recalibrate_bn: bool,
+    verbose: int | str,
+) -> tuple[Any, dict[str, Any]]:
+    """The source's fake-quant model fine-tuned (see `qat`), and its settings for run.json."""
     qat_model = quantize_aware(source.model, source.recipe)
-    images, labels = source.validation_arrays()
-    # Top-1 agreement with the true labels: the accuracy.
-    float_accuracy = top1_agreement(predict_arrays(source.model, images), labels)
     calibrated = calibrate_activation_ranges(
         qat_model, source.calibration_images(512), batch_size=batch_size
     )
     fine_tune(qat_model, source, epochs=epochs, lr=lr, batch_size=batch_size, verbose=verbose)
     recalibrated = recalibrate_on_source(qat_model, source, batch_size) if recalibrate_bn else 0
-
-    tflite = convert_tflite(
-        qat_model, "int8", calibration=source.calibration_images(128), io_dtype="int8"
-    )
-    reference = predict_arrays(qat_model, images)
-    int8 = tflite_probabilities(tflite, images)
-    keras_model = keras_model_like(qat_model, source.recipe)
-    metrics = {
-        "images": len(labels),
-        "float_accuracy": float_accuracy,
-        "qat_accuracy": top1_agreement(reference, labels),
-        "int8_accuracy": top1_agreement(int8, labels),
-        "finetuned_float_accuracy": top1_agreement(predict_arrays(keras_model, images), labels),
-        **agreement(reference, int8),
-    }
     settings = {
         "epochs": epochs,
         "lr": lr,
@@ -312,4 +280,22 @@ def qat(
         "bn_recalibration_batches": recalibrated,
         "tflite": INT8_FILE,
     }
-    return QATResult(source, qat_model, keras_model, tflite, metrics, settings)
+    return qat_model, settings
+
+
+def _qat_checks(source: Source, qat_model: Any, keras_model: Any) -> tuple[bytes, dict[str, Any]]:
+    """The full-INT8 TFLite file of `qat_model` and the validation figures of `QATResult`."""
+    images, labels = source.validation_arrays()
+    reference = predict_arrays(qat_model, images)
+    tflite, checks = convert_and_check(
+        qat_model, source.calibration_images(128), reference, images, labels
+    )
+    metrics = {
+        "images": len(labels),
+        # Top-1 agreement with the true labels: the accuracy.
+        "float_accuracy": top1_agreement(predict_arrays(source.model, images), labels),
+        "qat_accuracy": top1_agreement(reference, labels),
+        "finetuned_float_accuracy": top1_agreement(predict_arrays(keras_model, images), labels),
+        **checks,
+    }
+    return tflite, metrics

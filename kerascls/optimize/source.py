@@ -43,7 +43,7 @@ class Source:
         augment: augmentation for fine-tuning (the run's recipe's, else "none").
         label_smoothing: the loss's label smoothing (the run's recipe's, else 0). Fine-tuning
             with a different loss than the model was trained with moves it away from its
-            optimum: without the run's 0.1, two epochs cost a CIFAR-10 ResNet-20 0.4 points.
+            optimum (benchmarks/README.md, "Moved from the code").
     """
 
     model: Any
@@ -72,9 +72,9 @@ class Source:
     def validation_arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Validation images (float32, 0-255) and labels, in order; with `limit`, a seeded
         stratified sample of that many (see `kerascls.data.split_arrays`)."""
-        from kerascls.data import heldout_split, split_arrays
+        from kerascls.data import holdout_split, split_arrays
 
-        return split_arrays(heldout_split(self.data), limit)
+        return split_arrays(holdout_split(self.data), limit)
 
     def calibration_images(self, count: int = 256, seed: int = 0) -> np.ndarray:
         """A stratified sample of `count` training images (float32, 0-255): the same
@@ -115,9 +115,11 @@ def resolve_source(
         recipe = ModelRecipe.from_run(run)
         model = run.load_model()
         data = data if data is not None else run.dataset()
-        run_recipe = run.info.get("recipe") or {}
-        augment = run_recipe.get("augment", "none")
-        label_smoothing = float(run_recipe.get("label_smoothing", 0.0))
+        from kerascls.train.recipe import Recipe
+
+        trained = Recipe.from_dict(run.info.recipe) if run.info.recipe else None
+        augment = trained.augment if trained else "none"
+        label_smoothing = float(trained.label_smoothing) if trained else 0.0
     else:
         if not hasattr(run_or_model, "get_layer"):
             raise KerasclsError(
@@ -130,9 +132,9 @@ def resolve_source(
                 "optimizing a bare model needs its data: pass data=ImageDataset (e.g. from "
                 "kerascls.data.from_arrays or load_image_folder), or give a run folder"
             )
-    from kerascls.data import heldout_split
+    from kerascls.data import holdout_split
 
-    heldout_split(data)  # fail now, not after fine-tuning: the result is measured on it
+    holdout_split(data)  # fail now, not after fine-tuning: the result is measured on it
     return Source(
         model=model,
         recipe=recipe,

@@ -81,14 +81,14 @@ class ModelRecipe:
     def from_run(cls, run: Any) -> ModelRecipe:
         """The recipe recorded in a run folder's run.json."""
         info = run.info
-        stats = info.get("normalization") or {}
+        stats = info.normalization
         return cls(
-            name=info["model"]["name"],
-            num_classes=len(info["class_names"]),
-            input_shape=tuple(info["input_shape"]),
-            mean=_tuple(stats.get("mean")),
-            std=_tuple(stats.get("std")),
-            kwargs=dict(info["model"].get("kwargs") or {}),
+            name=info.model.name,
+            num_classes=len(info.class_names),
+            input_shape=tuple(info.input_shape),
+            mean=_tuple(stats.mean if stats else None),
+            std=_tuple(stats.std if stats else None),
+            kwargs=dict(info.model.kwargs or {}),
         )
 
     @classmethod

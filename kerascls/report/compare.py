@@ -3,8 +3,8 @@
 Columns of the table: model, epochs completed, training minutes, accuracy and macro-F1
 (report.json, else run.json's metrics), INT8 accuracy and INT8 file size (the INT8 export
 in exports/manifest.json, when there is one), the parameter count and the data: the first
-characters of the content fingerprint of the splits the run trained and was scored on
-(issue 21), so that runs on different data, or on a changed copy, stand out; a note under
+characters of the content fingerprint of the splits the run trained and was scored on,
+so that runs on different data, or on a changed copy, stand out; a note under
 the table says which. The curves are drawn twice: by epoch, and by training minutes (the
 axis on which time-budgeted runs and recipes of different speeds compare). The recipe
 differences leave out `logdir` and `run_name`, which say where a run was written, not how
@@ -24,6 +24,7 @@ from typing import Any
 
 from kerascls.report.html import figure_image, note, page, table
 from kerascls.report.sections import EXPECTED, fmt, read_json, setting
+from kerascls.runs import ModelInfo
 
 COMPARISON_FILE = "comparison.html"
 _IGNORED = {"logdir", "run_name"}
@@ -61,7 +62,7 @@ def data_fingerprint(run: Any) -> str | None:
     made before fingerprints were recorded."""
     from kerascls.data import recorded_fingerprint
 
-    return recorded_fingerprint(run.info).get("combined")
+    return recorded_fingerprint(run.info.dataset).get("combined")
 
 
 def _data_note(runs: Sequence[Any], labels: Sequence[str]) -> str:
@@ -98,16 +99,17 @@ def _row(run: Any, label: str) -> list[Any]:
     from kerascls.export.report import format_size
 
     info = run.info
+    model = info.model or ModelInfo()
     report = read_json(run.path / "report.json") or {}
-    if not report:
-        report = next(iter((info.get("metrics") or {}).values()), {})
+    if not report and info.metrics:
+        report = next(iter(info.metrics.values())).to_dict()
     int8 = _int8(run)
-    minutes = f"{info['train_seconds'] / 60:.1f}" if "train_seconds" in info else ""
-    params = info.get("model", {}).get("params")
+    minutes = f"{info.train_seconds / 60:.1f}" if info.train_seconds is not None else ""
+    params = model.params
     return [
         label,
-        info.get("model", {}).get("name", ""),
-        info.get("epochs_completed", ""),
+        model.name or "",
+        info.epochs_completed if info.epochs_completed is not None else "",
         minutes,
         fmt(report.get("accuracy")),
         fmt(report.get("macro_f1")),
@@ -121,7 +123,6 @@ def _row(run: Any, label: str) -> list[Any]:
 def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
     import numpy as np
 
-    from kerascls.viz.curves import read_history
     from kerascls.viz.files import new_figure
 
     figure = new_figure(12, 4.5)
@@ -129,7 +130,7 @@ def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
     missing = []
     for run, label in zip(runs, labels, strict=True):
         try:
-            history = read_history(run.path / "history.csv")
+            history = run.history()
         except EXPECTED:
             missing.append(label)
             continue
@@ -154,7 +155,7 @@ def _curves(runs: Sequence[Any], labels: Sequence[str]) -> str:
 
 
 def _differences(runs: Sequence[Any], labels: Sequence[str]) -> str:
-    recipes = [run.info.get("recipe") or {} for run in runs]
+    recipes = [run.info.recipe or {} for run in runs]
     keys = recipe_differences(recipes)
     if not keys:
         return note("the runs have the same recipe (apart from where they were written)")

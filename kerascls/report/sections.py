@@ -21,6 +21,7 @@ from typing import Any
 
 from kerascls.errors import KerasclsError
 from kerascls.report.html import figure_image, headline, key_values, note, page, paragraph, table
+from kerascls.runs import ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +56,18 @@ def setting(value: Any) -> str:
 
 def _recipe(run: Any) -> str:
     info = run.info
-    model = info.get("model", {})
+    model = info.model or ModelInfo()
+    seconds = info.train_seconds
     summary = [
-        ("model", model.get("name")),
-        ("model kwargs", model.get("kwargs") or {}),
-        ("parameters", f"{model['params']:,}" if "params" in model else ""),
-        ("status", info.get("status")),
-        ("epochs completed", info.get("epochs_completed")),
-        (
-            "training time",
-            f"{info['train_seconds'] / 60:.1f} min" if "train_seconds" in info else "",
-        ),
-        ("dtype policy", info.get("dtype_policy")),
+        ("model", model.name),
+        ("model kwargs", model.kwargs or {}),
+        ("parameters", f"{model.params:,}" if model.params is not None else ""),
+        ("status", info.status),
+        ("epochs completed", info.epochs_completed),
+        ("training time", f"{seconds / 60:.1f} min" if seconds is not None else ""),
+        ("dtype policy", info.dtype_policy),
     ]
-    recipe = info.get("recipe") or {}
+    recipe = info.recipe or {}
     body = key_values((k, fmt(v)) for k, v in summary)
     if recipe:
         values = ((k, setting(v)) for k, v in sorted(recipe.items()))
@@ -79,14 +78,14 @@ def _recipe(run: Any) -> str:
 
 
 def _data(run: Any) -> str:
-    dataset = run.info.get("dataset") or {}
+    dataset = run.info.dataset or {}
     names = run.class_names
     pairs = [
         ("source", dataset.get("kind", "")),
         ("location", dataset.get("root") or dataset.get("name") or ""),
         ("image size", "x".join(str(s) for s in run.input_shape[:2])),
         ("classes", f"{len(names)}: {', '.join(names)}"),
-        ("split sizes", ", ".join(f"{k} {v}" for k, v in run.info.get("split_sizes", {}).items())),
+        ("split sizes", ", ".join(f"{k} {v}" for k, v in (run.info.split_sizes or {}).items())),
     ]
     body = key_values(pairs)
     counts = dataset.get("counts") or {}
@@ -133,10 +132,9 @@ def _metrics(run: Any) -> str:
 
 
 def _curves(run: Any) -> str:
-    from kerascls.viz.curves import plot_curves, read_history
+    from kerascls.viz.curves import plot_curves
 
-    history = read_history(run.path / "history.csv")
-    return figure_image(plot_curves(history, run.path.name), "training curves")
+    return figure_image(plot_curves(run.history(), run.path.name), "training curves")
 
 
 def _confusion(run: Any) -> str:
@@ -151,24 +149,11 @@ def _confusion(run: Any) -> str:
 
 
 def _errors(run: Any, predictions: Any, count: int = 16) -> str:
-    from kerascls.data import heldout_split
-    from kerascls.viz.errors_gallery import most_confident_errors, plot_errors, split_images
-    from kerascls.viz.predictions import check_matches
+    from kerascls.viz.errors_gallery import plot_holdout_errors
 
-    split = heldout_split(run.dataset())
-    check_matches(predictions, split)
-    chosen = most_confident_errors(predictions.labels, predictions.probabilities, count)
-    wrong = int((predictions.predicted != predictions.labels).sum())
+    figure, wrong = plot_holdout_errors(run.dataset(), predictions, run.class_names, count)
     if not wrong:
-        return paragraph(f"No mistakes on the {len(split)} validation images.")
-    title = f"the {len(chosen)} most confident of {wrong} mistakes on {len(split)} images"
-    figure = plot_errors(
-        split_images(split, chosen),
-        predictions.labels[chosen],
-        predictions.probabilities[chosen],
-        run.class_names,
-        title,
-    )
+        return paragraph(f"No mistakes on the {len(predictions.labels)} validation images.")
     return figure_image(figure, "most confident mistakes", width=640)
 
 
@@ -234,7 +219,7 @@ def _exports(run: Any) -> str:
 
 
 def _versions(run: Any) -> str:
-    versions = run.info.get("versions") or {}
+    versions = run.info.versions or {}
     if not versions:
         return note("run.json records no package versions")
     return key_values(sorted(versions.items()))
@@ -275,7 +260,7 @@ def build_report(run: Any, recompute: bool = False) -> str:
         ("exports", "Exports", _guarded(_exports, run)),
         ("versions", "Versions", _guarded(_versions, run)),
     ]
-    subtitle = f"{run.path}  ({run.info.get('status', 'unknown status')})"
+    subtitle = f"{run.path}  ({run.info.status or 'unknown status'})"
     return page(f"kerascls report: {run.path.name}", subtitle, sections)
 
 

@@ -11,7 +11,8 @@ Layout:
 
 Commands given no run use the newest one, so every file in a run folder is written with
 `kerascls.runs.atomic` (a temporary name, then a rename): a run killed at any moment never
-leaves a half-written file.
+leaves a half-written file. run.json is read and written as a `RunInfo` (record.py),
+history.csv read by `Run.history()` (history.py).
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascls.errors import KerasclsError
 from kerascls.runs.atomic import write_json_atomic
+from kerascls.runs.record import RunInfo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RUN_FILE = "run.json"
 DEFAULT_LOGDIR = "logs"
@@ -66,22 +71,31 @@ class Run:
         >>> model = run.load_model()            # best.keras, Keras safe mode on
         >>> run.class_names, run.input_shape, run.model_name, model.output_shape
         (['cat', 'dog'], (16, 16, 3), 'cnn', (None, 2))
+        >>> run.info.status, run.info.epochs_completed   # run.json, typed (runs/record.py)
+        ('finished', 1)
+        >>> run.history()["epoch"].tolist()              # history.csv, one row an epoch
+        [0.0]
     """
 
     path: Path
-    info: dict[str, Any]
+    info: RunInfo = field(default_factory=RunInfo)  # run.json (a dict is read as one)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if not isinstance(self.info, RunInfo):
+            self.info = RunInfo.from_dict(self.info)
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.info["class_names"])
+        return list(self.info.class_names)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.info["input_shape"])
+        return tuple(self.info.input_shape)
 
     @property
-    def model_name(self) -> str:
-        return self.info["model"]["name"]
+    def model_name(self) -> str | None:
+        return self.info.model.name if self.info.model is not None else None
 
     def checkpoint(self, which: str = "best") -> Path:
         """Path of best.keras or last.keras; a clear error when it is not there yet."""
@@ -104,12 +118,41 @@ class Run:
         """The run's data, rebuilt from the source that run.json describes."""
         from kerascls.data import dataset_from_source
 
-        return dataset_from_source(self.info["dataset"])
+        return dataset_from_source(self.info.dataset)
+
+    def save(self) -> None:
+        """Write run.json atomically."""
+        write_json_atomic(self.path / RUN_FILE, self.info.to_dict())
 
     def update(self, **fields: Any) -> None:
-        """Merge fields into run.json and rewrite it atomically."""
-        self.info.update(fields)
-        write_json_atomic(self.path / RUN_FILE, self.info)
+        """Set fields of run.json (by their key: `status="finished"`) and rewrite it
+        atomically; a key `RunInfo` does not know is kept as it is."""
+        self.info.update(**fields)
+        self.save()
+
+    def history(self, missing_ok: bool = False) -> dict[str, np.ndarray]:
+        """history.csv as float columns ("epoch" 0-based, "loss", "val_accuracy", ...), one
+        value per epoch: a resumed run's repeated epoch gives its last row.
+
+        Raises:
+            KerasclsError: no epoch has been logged yet (with `missing_ok`: no columns).
+        """
+        # here, not at the top: numpy stays out of `import kerascls.runs` (CLI start-up)
+        from kerascls.runs.history import HISTORY_FILE, read_history
+
+        try:
+            return read_history(self.path / HISTORY_FILE)
+        except KerasclsError:
+            if missing_ok:
+                return {}
+            raise
+
+    def truncate_history(self, epochs: int) -> None:
+        """Keep the first `epochs` rows of history.csv (a resumed run drops the rows of
+        epochs its backup does not hold)."""
+        from kerascls.runs.history import HISTORY_FILE, truncate_history
+
+        truncate_history(self.path / HISTORY_FILE, epochs)
 
 
 def find_runs(logdir: str | os.PathLike = DEFAULT_LOGDIR) -> list[Path]:
@@ -143,9 +186,13 @@ def load_run(
     if not run_file.exists():
         raise KerasclsError(f"{path} is not a run folder (no {RUN_FILE} in it)")
     try:
-        info = json.loads(run_file.read_text())
+        info = RunInfo.from_dict(json.loads(run_file.read_text()))
     except json.JSONDecodeError as err:
         raise KerasclsError(
             f"{run_file} is not valid JSON ({err}); was it edited by hand?"
+        ) from None
+    except (TypeError, AttributeError) as err:
+        raise KerasclsError(
+            f"{run_file} is not a run record ({err}); was it edited by hand?"
         ) from None
     return Run(path=path, info=info)

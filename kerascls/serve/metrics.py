@@ -12,6 +12,7 @@ _count series); tests check the Grafana dashboard's queries against it.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 from prometheus_client import (
     CollectorRegistry,
@@ -47,107 +48,143 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1
 NO_VARIANT = "none"
 
 
+V = ("variant",)  # the label every kerascls_* metric has
+REQUEST = ("route", "status", "variant")
+
+
+class MetricSpec(NamedTuple):
+    """One metric: the `ServeMetrics` attribute that holds it, its type, name, help text,
+    labels and (histograms) buckets."""
+
+    attribute: str
+    kind: type
+    name: str
+    help: str
+    labels: tuple[str, ...] = V
+    buckets: tuple[float, ...] | None = None
+
+
+# in the order /metrics lists them
+METRICS = (
+    MetricSpec(
+        "requests",
+        Counter,
+        "kerascls_requests",
+        "HTTP requests by route, status code and the variant that answered",
+        REQUEST,
+    ),
+    MetricSpec(
+        "request_seconds",
+        Histogram,
+        "kerascls_request_seconds",
+        "Whole-request latency in seconds (read, decode, queue, model, reply)",
+        REQUEST,
+        LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "model_seconds",
+        Histogram,
+        "kerascls_model_seconds",
+        "Seconds of one model call (one micro-batch)",
+        buckets=LATENCY_BUCKETS,
+    ),
+    MetricSpec(
+        "batch_size",
+        Histogram,
+        "kerascls_batch_size",
+        "Images per model call (micro-batches merge concurrent requests)",
+        buckets=BATCH_BUCKETS,
+    ),
+    MetricSpec(
+        "in_flight", Gauge, "kerascls_in_flight_requests", "Predict requests being served now"
+    ),
+    MetricSpec("queue_depth", Gauge, "kerascls_queue_depth", "Images waiting for a model call"),
+    MetricSpec(
+        "predictions",
+        Counter,
+        "kerascls_predictions",
+        "Images predicted, by top-1 class",
+        ("variant", "class_name"),
+    ),
+    MetricSpec(
+        "confidence",
+        Histogram,
+        "kerascls_confidence",
+        "Top-1 probability of each prediction",
+        buckets=CONFIDENCE_BUCKETS,
+    ),
+    MetricSpec(
+        "errors",
+        Counter,
+        "kerascls_errors",
+        "Requests refused or failed, by kind (not_an_image, queue_full, ...)",
+        ("kind", "variant"),
+    ),
+    MetricSpec(
+        "model_load_seconds",
+        Gauge,
+        "kerascls_model_load_seconds",
+        "Seconds it took to load the model",
+    ),
+    MetricSpec(
+        "model_ready", Gauge, "kerascls_model_ready", "1 once the model is loaded and warmed up"
+    ),
+    MetricSpec(
+        "model_info",
+        Gauge,
+        "kerascls_model_info",
+        "The model each variant serves (always 1)",
+        ("variant", "name", "version", "format", "precision"),
+    ),
+    MetricSpec(
+        "memory",
+        Gauge,
+        "kerascls_process_resident_memory_bytes",
+        "Resident memory of the server process in bytes",
+    ),
+    MetricSpec(
+        "shadow_comparisons",
+        Counter,
+        "kerascls_shadow_comparisons",
+        "Images the shadow model predicted next to the live model",
+    ),
+    MetricSpec(
+        "shadow_agreements",
+        Counter,
+        "kerascls_shadow_agreements",
+        "Images where the shadow model's top-1 class equals the live model's",
+    ),
+)
+
+
 class ServeMetrics:
-    """The metrics of one app, in their own `CollectorRegistry`."""
+    """The metrics of one app (`METRICS`, one attribute each), in their own
+    `CollectorRegistry`."""
+
+    requests: Counter
+    request_seconds: Histogram
+    model_seconds: Histogram
+    batch_size: Histogram
+    in_flight: Gauge
+    queue_depth: Gauge
+    predictions: Counter
+    confidence: Histogram
+    errors: Counter
+    model_load_seconds: Gauge
+    model_ready: Gauge
+    model_info: Gauge
+    memory: Gauge
+    shadow_comparisons: Counter
+    shadow_agreements: Counter
 
     def __init__(self) -> None:
-        self.registry = registry = CollectorRegistry()
-        ProcessCollector(registry=registry)  # process_resident_memory_bytes, ...
-        self.requests = Counter(
-            "kerascls_requests",
-            "HTTP requests by route, status code and the variant that answered",
-            ["route", "status", "variant"],
-            registry=registry,
-        )
-        self.request_seconds = Histogram(
-            "kerascls_request_seconds",
-            "Whole-request latency in seconds (read, decode, queue, model, reply)",
-            ["route", "status", "variant"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.model_seconds = Histogram(
-            "kerascls_model_seconds",
-            "Seconds of one model call (one micro-batch)",
-            ["variant"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.batch_size = Histogram(
-            "kerascls_batch_size",
-            "Images per model call (micro-batches merge concurrent requests)",
-            ["variant"],
-            buckets=BATCH_BUCKETS,
-            registry=registry,
-        )
-        self.in_flight = Gauge(
-            "kerascls_in_flight_requests",
-            "Predict requests being served now",
-            ["variant"],
-            registry=registry,
-        )
-        self.queue_depth = Gauge(
-            "kerascls_queue_depth",
-            "Images waiting for a model call",
-            ["variant"],
-            registry=registry,
-        )
-        self.predictions = Counter(
-            "kerascls_predictions",
-            "Images predicted, by top-1 class",
-            ["variant", "class_name"],
-            registry=registry,
-        )
-        self.confidence = Histogram(
-            "kerascls_confidence",
-            "Top-1 probability of each prediction",
-            ["variant"],
-            buckets=CONFIDENCE_BUCKETS,
-            registry=registry,
-        )
-        self.errors = Counter(
-            "kerascls_errors",
-            "Requests refused or failed, by kind (not_an_image, queue_full, ...)",
-            ["kind", "variant"],
-            registry=registry,
-        )
-        self.model_load_seconds = Gauge(
-            "kerascls_model_load_seconds",
-            "Seconds it took to load the model",
-            ["variant"],
-            registry=registry,
-        )
-        self.model_ready = Gauge(
-            "kerascls_model_ready",
-            "1 once the model is loaded and warmed up",
-            ["variant"],
-            registry=registry,
-        )
-        self.model_info = Gauge(
-            "kerascls_model_info",
-            "The model each variant serves (always 1)",
-            ["variant", "name", "version", "format", "precision"],
-            registry=registry,
-        )
-        self.memory = Gauge(
-            "kerascls_process_resident_memory_bytes",
-            "Resident memory of the server process in bytes",
-            ["variant"],
-            registry=registry,
-        )
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, ...
+        for spec in METRICS:
+            extra = {} if spec.buckets is None else {"buckets": spec.buckets}
+            metric = spec.kind(spec.name, spec.help, spec.labels, registry=self.registry, **extra)
+            setattr(self, spec.attribute, metric)
         self.memory.labels(variant="all").set_function(resident_memory_bytes)
-        self.shadow_comparisons = Counter(
-            "kerascls_shadow_comparisons",
-            "Images the shadow model predicted next to the live model",
-            ["variant"],
-            registry=registry,
-        )
-        self.shadow_agreements = Counter(
-            "kerascls_shadow_agreements",
-            "Images where the shadow model's top-1 class equals the live model's",
-            ["variant"],
-            registry=registry,
-        )
 
 
 def resident_memory_bytes() -> float:

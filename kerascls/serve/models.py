@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascls.errors import KerasclsError
+from kerascls.runs import load_run
 
 # (format, precision) in the order they are preferred: small and fast on a CPU first.
 PREFERENCE = (
@@ -143,10 +144,10 @@ def describe_model(path: Path, runner: Any) -> dict[str, Any]:
     if run is not None:
         run_name = run.name
         try:
-            info = json.loads((run / "run.json").read_text())
-            name = str(info.get("model", {}).get("name") or name)
-            run_classes = info.get("class_names")
-        except (OSError, json.JSONDecodeError, AttributeError):
+            info = load_run(run).info
+            name = str((info.model.name if info.model else None) or name)
+            run_classes = info.class_names
+        except (OSError, KerasclsError):
             pass
     digest = file_digest(path)
     entry, manifest = manifest_entry(path)

@@ -2,8 +2,8 @@
 
 The named recipes are tuned on 45,000 32x32 images: the fast one trains at batch 1024 with
 2-pixel translations. On a folder of 300 photos that is one step an epoch (ten steps in
-all) and translations too small to matter. `fit_to_data` changes what does not fit, and
-says so in one line each (printed at the start of the run, kept in run.json):
+all) and translations too small to matter. `adapt_recipe_to_data` changes what does not
+fit, and says so in one line each (printed at the start of the run, kept in run.json):
 
 - batch_size: at most a power of two with 8 steps an epoch (never more than the training
   split); SGD's learning rate scales linearly with it (Goyal et al., 2017), Adam's and
@@ -12,12 +12,12 @@ says so in one line each (printed at the start of the run, kept in run.json):
   "standard" photo preset (shifts, zoom, rotation, flip) that ImageDataGenerator users
   know.
 
-Fields named in `recipe.fixed` (the command line puts there the flags the user passed) are
-left as given, except that no batch is ever larger than the training split.
+Fields named in `recipe.set_by_user` (the command line puts there the flags the user
+passed) are left as given, except that no batch is ever larger than the training split.
 
 Example:
     >>> from kerascls.train.presets import RECIPES
-    >>> recipe, notes = fit_to_data(RECIPES["fast"], num_train=300, image_size=(32, 32))
+    >>> recipe, notes = adapt_recipe_to_data(RECIPES["fast"], 300, image_size=(32, 32))
     >>> recipe.batch_size, round(recipe.lr, 4)
     (32, 0.0469)
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from kerascls.data.augment import AUGMENT_PRESETS, resolve_augment
+from kerascls.data.augment_config import AUGMENT_PRESETS, resolve_augment
 from kerascls.train.recipe import Recipe
 
 MIN_STEPS_PER_EPOCH = 8
@@ -35,7 +35,7 @@ MIN_BATCH_SIZE = 8
 PHOTO_SIZE = 64  # images at least this large get the photo augmentation
 
 
-def fit_to_data(
+def adapt_recipe_to_data(
     recipe: Recipe, num_train: int, image_size: tuple[int, int]
 ) -> tuple[Recipe, list[str]]:
     """The recipe with its batch size and augmentation fitted to the training split.
@@ -58,7 +58,7 @@ def fit_to_data(
     if batch != recipe.batch_size:
         changes["batch_size"] = batch
         why = f"{num_train} training images"
-        if "lr" not in recipe.fixed and "batch_size" not in recipe.fixed:
+        if "lr" not in recipe.set_by_user and "batch_size" not in recipe.set_by_user:
             ratio = batch / recipe.batch_size
             lr = recipe.lr * (ratio if recipe.optimizer == "sgd" else math.sqrt(ratio))
             changes["lr"] = lr
@@ -69,7 +69,7 @@ def fit_to_data(
         else:
             notes.append(f"batch size {recipe.batch_size} -> {batch} ({why})")
 
-    if "augment" not in recipe.fixed:
+    if "augment" not in recipe.set_by_user:
         augment, note = _fitted_augment(recipe.augment, image_size)
         if note:
             changes["augment"] = augment
@@ -98,7 +98,7 @@ def _fitted_augment(augment, image_size: tuple[int, int]) -> tuple[object, str |
 
 def _fitted_batch(recipe: Recipe, num_train: int) -> int:
     batch = min(recipe.batch_size, max(num_train, 1))  # never larger than the split
-    if "batch_size" in recipe.fixed:
+    if "batch_size" in recipe.set_by_user:
         return batch
     most = num_train // MIN_STEPS_PER_EPOCH
     if batch <= most:

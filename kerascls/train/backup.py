@@ -2,8 +2,8 @@
 
 Keras' BackupAndRestore writes backup/latest.weights.h5 in place, and the epoch it
 belongs to in a separate JSON file. A kill during the write left a file h5py cannot open,
-and every `--resume` after it failed (seen with two workers killed at once; issue 18:
-1 of 4 random kills). Here:
+and every `--resume` after it failed (seen with two workers killed at once:
+benchmarks/README.md, "Moved from the code"). Here:
 
 - the weights (model and optimizer) go to a temporary name, the epoch is written into
   that same file (an HDF5 attribute), and only then does it replace latest.weights.h5;

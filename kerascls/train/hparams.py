@@ -23,6 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kerascls.data import recorded_fingerprint
+from kerascls.runs import RunInfo
+
 _SUFFIX = ".hparams"
 
 
@@ -43,20 +46,25 @@ def flatten_hparams(
     return flat
 
 
-def final_metrics(info: dict[str, Any]) -> dict[str, float]:
+def final_metrics(info: RunInfo) -> dict[str, float]:
     """The finished run's figures from run.json, as "final/<split>_<metric>" scalars."""
     metrics: dict[str, float] = {}
-    for split, values in (info.get("metrics") or {}).items():
-        for name, value in values.items():
+    for split, figures in (info.metrics or {}).items():
+        for name, value in figures.to_dict().items():
             if isinstance(value, int | float):
                 metrics[f"final/{split}_{name}"] = float(value)
-    for name in ("best_val_accuracy", "epochs_completed", "train_seconds"):
-        if isinstance(info.get(name), int | float):
-            metrics[f"final/{name}"] = float(info[name])
+    totals = {
+        "best_val_accuracy": info.best_val_accuracy,
+        "epochs_completed": info.epochs_completed,
+        "train_seconds": info.train_seconds,
+    }
+    for name, value in totals.items():
+        if isinstance(value, int | float):
+            metrics[f"final/{name}"] = float(value)
     return metrics
 
 
-def log_hparams(run_dir: str | os.PathLike, info: dict[str, Any]) -> Path:
+def log_hparams(run_dir: str | os.PathLike, info: RunInfo) -> Path:
     """Write the run's recipe and final metrics for the HParams dashboard; return the file.
 
     A resumed run rewrites its file: one session per run folder, with the final figures.
@@ -69,17 +77,15 @@ def log_hparams(run_dir: str | os.PathLike, info: dict[str, Any]) -> Path:
         old.unlink()
     # None left out, not "None": TensorBoard types a column from all runs' values, and
     # "None" in one run would turn another's clipnorm=1.0 into text (a blank cell instead)
-    values = flatten_hparams(info.get("recipe") or {}, keep_none=False)
-    from kerascls.data import recorded_fingerprint
-
-    fingerprint = recorded_fingerprint(info)
+    values = flatten_hparams(info.recipe or {}, keep_none=False)
+    fingerprint = recorded_fingerprint(info.dataset)
     if "combined" in fingerprint:  # runs on the same data share it (kerascls.data.fingerprint)
         values["data_fingerprint"] = fingerprint["combined"][:12]
-    step = int(info.get("epochs_completed") or 0)
+    step = int(info.epochs_completed or 0)
     writer = tf.summary.create_file_writer(str(run_dir), filename_suffix=_SUFFIX)
     try:
         with writer.as_default():
-            hp.hparams(values, trial_id=run_dir.name, start_time_secs=info.get("created"))
+            hp.hparams(values, trial_id=run_dir.name, start_time_secs=info.created)
             for tag, value in final_metrics(info).items():
                 tf.summary.scalar(tag, value, step=step)
         writer.flush()

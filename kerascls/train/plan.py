@@ -14,7 +14,7 @@ start of the run with its reason and kept in run.json under "plan":
   of its steps at half the side (a quarter of the compute), then at full size
   (kerascls/train/resolution.py). Not where the halved images would be under 32 px:
   CIFAR-10's 32 px images train at one size;
-- batch size, learning rate and augmentation: `fit_to_data` (kerascls/train/adapt.py);
+- batch size, learning rate and augmentation: `adapt_recipe_to_data` (kerascls/train/adapt.py);
 - how long: the recipe's epochs, and on a small folder more of them, so that the run takes
   at least the compute of `MIN_STEPS` full-size optimizer steps (10 epochs of 3,000 photos
   are only a hundred; low-resolution steps count for what they cost).
@@ -23,7 +23,7 @@ start of the run with its reason and kept in run.json under "plan":
   GPU they run in full.
 
 Every decision is one flag away (--image-size, --low-res, --model, --batch-size, --epochs,
---time-budget), and a field the user set (named in `recipe.fixed`) is never changed;
+--time-budget), and a field the user set (named in `recipe.set_by_user`) is never changed;
 `--no-plan` (`adapt_to_data=False`) trains the recipe exactly as written.
 
 Example:
@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from kerascls.train.adapt import fit_to_data
+from kerascls.train.adapt import adapt_recipe_to_data
 from kerascls.train.progress import format_seconds
 from kerascls.train.recipe import Recipe
 from kerascls.train.resolution import low_resolution_size, takes_any_size
@@ -137,7 +137,8 @@ def plan_run(recipe: Recipe, data: Any, machine: Machine | None = None) -> Plan:
     """The run's plan: image size, batch size, augmentation and length, with reasons.
 
     Args:
-        recipe: the recipe as written (a preset and the user's flags, in `recipe.fixed`).
+        recipe: the recipe as written (a preset and the user's flags, named in
+            `recipe.set_by_user`).
         data: the loaded ImageDataset, at the size the folder's photos suggest.
         machine: what to plan for; None: this computer.
 
@@ -149,14 +150,15 @@ def plan_run(recipe: Recipe, data: Any, machine: Machine | None = None) -> Plan:
         recipe = dataclasses.replace(recipe, epochs=recipe.epoch_count())
         return Plan(recipe, data, machine, ["as written (--no-plan): nothing fitted"])
     notes: list[str] = []
-    if "model" not in recipe.fixed and data.train.paths is not None and not recipe.init_from:
+    user_model = "model" in recipe.set_by_user or recipe.init_from
+    if not user_model and data.train.paths is not None:
         notes.append(
             f"model {recipe.model}: the recipe's (--model NAME for another, --pretrained to "
             f"fine-tune ImageNet weights, --init-from RUN to start from an earlier run)"
         )
     data = _plan_image_size(recipe, data, machine, notes)
     recipe = _plan_resolutions(recipe, data, notes)
-    recipe, fitted = fit_to_data(recipe, len(data.train), data.image_size)
+    recipe, fitted = adapt_recipe_to_data(recipe, len(data.train), data.image_size)
     notes += fitted
     planned = _plan_length(recipe, len(data.train), machine, notes)
     capped = planned.time_budget is not None and recipe.time_budget is None
@@ -166,7 +168,7 @@ def plan_run(recipe: Recipe, data: Any, machine: Machine | None = None) -> Plan:
 def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[str]) -> Any:
     """On a CPU, photos larger than CPU_MAX_SIDE train at that size (files only: arrays
     in memory keep theirs)."""
-    if machine.gpu or "image_size" in recipe.fixed or data.train.paths is None:
+    if machine.gpu or "image_size" in recipe.set_by_user or data.train.paths is None:
         return data
     from kerascls.models import get_model_info
 
@@ -188,7 +190,7 @@ def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[st
 def _plan_resolutions(recipe: Recipe, data: Any, notes: list[str]) -> Recipe:
     """Low resolution first, for a network that takes any size, on a folder whose images
     stay at least LOW_RES_MIN_SIDE pixels when halved."""
-    if "low_res_scale" in recipe.fixed or recipe.low_res_scale < 1:
+    if "low_res_scale" in recipe.set_by_user or recipe.low_res_scale < 1:
         return recipe
     if data.train.paths is None or recipe.strategy != "default":
         return recipe

@@ -5,24 +5,24 @@
   model, patch whitening, scale-free BatchNorm with 64x bias steps, Nesterov SGD at batch
   1024 on a short triangular schedule, label smoothing 0.2, lookahead averaging, flips
   and 2-pixel reflected translations).
-- "fast-long": the same for 24 epochs (an hour here; barely better).
+- "fast-long": the same for 24 epochs (barely better, at more than twice the time).
 - "resnet20": the ResNet-20 recipe (SGD, warm-up + cosine, pad-crop-flip + 16x16 cutout,
-  120 epochs: 89.56%). Its optimisation is also what a run that names another CNN
+  120 epochs). Its optimisation is also what a run that names another CNN
   (`--model resnet56`) gets instead of airbench's (`preset_for_model`).
 - "vit" (vit_tiny) and "convnext" (convnext_nano): the transformer-era defaults for
-  training from scratch at 32x32 (issue 22): AdamW, weight decay 0.05 (not on
+  training from scratch at 32x32: AdamW, weight decay 0.05 (not on
   LayerNorm/LayerScale "gamma"/"beta" or biases), 5-epoch linear warm-up then cosine,
   label smoothing 0.1, pad-crop-flip + cutout, batch 128. Starting points taken from
-  DeiT/ConvNeXt scaled to CIFAR-size runs. Measured only at short budgets
-  (benchmarks/compare_models.py, 2026-12-04): on 2 CPU cores these models are
-  compute-bound (vit_tiny 45 img/s, convnext_nano 100, against airbench's 382), so 5
-  minutes of CIFAR-10 is 0.3 and 0.6 epochs (22.8% and 33.2%); on a 600-photo folder at
-  64x64, 2 minutes give 92.8% and 91.7%. Their long-run accuracy here is not measured.
+  DeiT/ConvNeXt scaled to CIFAR-size runs, and tried only at short time budgets
+  (benchmarks/compare_models.py): on a CPU these models are compute-bound, several times
+  slower per image than airbench, so minutes of CIFAR-10 are a fraction of an epoch.
+  Their long-run accuracy is not measured.
   The other models (efficientnet_b0, vit_small, convnext_tiny) have no preset: use these
   with `model=...` overridden (the comparison trains efficientnet_b0 and
   mobilenetv3_small with "convnext").
 
-Figures for each are in benchmarks/README.md (`python benchmarks/time_to_accuracy.py`).
+Figures for each are in benchmarks/README.md: "Time to accuracy on CIFAR-10", "The
+ResNet-20 recipe" and "Architectures at one time budget".
 
 Example:
     >>> RECIPES["fast"].batch_size, RECIPES["resnet20"].model
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from kerascls.train.recipe import Recipe
+from kerascls.train.recipe import Recipe, register_presets
 
 # The default recipe (Recipe()'s own field values, kerascls/train/recipe.py) is "fast".
 _FAST = Recipe()
@@ -60,13 +60,13 @@ _CLASSIC_SGD = dict(
 
 RECIPES: dict[str, Recipe] = {
     "fast": _FAST,
-    # 24 epochs: barely better than "fast" at 2.5x the time (benchmarks/README.md)
+    # 24 epochs: barely better than "fast" at more than twice the time (benchmarks/README.md)
     "fast-long": dataclasses.replace(_FAST, epochs=24, warmup_epochs=5.5),
     "resnet20": Recipe(
         model="resnet20",
         # pad 4 + crop + flip, and a 16x16 cutout (DeVries & Taylor 2017's CIFAR size)
         augment={"crop_padding": 4, "horizontal_flip": True, "cutout": 16},
-        epochs=120,  # 60 gave 88.1%, 120 gave 89.6% (benchmarks/README.md)
+        epochs=120,  # better than 60 (benchmarks/README.md, "The ResNet-20 recipe")
         # a guard against a stalled run, watching from half-way through the cosine only
         early_stopping_patience=10,
         **_CLASSIC_SGD,
@@ -75,8 +75,8 @@ RECIPES: dict[str, Recipe] = {
 
 # AdamW + warm-up cosine, as DeiT (ViT) and ConvNeXt train; the peak lr is the one these
 # papers' rules give for batch 128 on small data (DeiT: 5e-4 per 512 is too slow from
-# scratch on CIFAR-size sets; 1e-3 is the usual CIFAR choice). Measured at 2- and 5-minute
-# budgets only (see the module docstring).
+# scratch on CIFAR-size sets; 1e-3 is the usual CIFAR choice). Tried at short time budgets
+# only (see the module docstring).
 _TRANSFORMER_ERA = Recipe(
     model="vit_tiny",
     bias_lr_scale=1.0,
@@ -138,3 +138,7 @@ def preset_for_model(model: str) -> str:
 
 # the registry's model families that have a preset of their own; other CNNs: "resnet20"
 _PRESET_OF_FAMILY = {"transfer": "pretrained", "vit": "vit", "convnext": "convnext"}
+
+# What `Recipe.preset(name)` and `Recipe.for_model(model)` look up: registered with the
+# record, which does not import its own presets (kerascls/train/__init__.py imports this).
+register_presets(RECIPES, preset_for_model)

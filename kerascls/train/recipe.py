@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +61,10 @@ class Recipe:
     class_weights: bool = False  # weight the loss by inverse class frequency
     oversample: bool = False  # draw every class equally often instead
     # Fit batch size (and lr with it) and augmentation to the data: a recipe written for
-    # 45,000 CIFAR images, run on 300 photos (kerascls/train/adapt.py). Fields in `fixed`
-    # stay as given (the command line lists the flags the user passed).
+    # 45,000 CIFAR images, run on 300 photos (kerascls/train/adapt.py). Fields named in
+    # `set_by_user` stay as given (the command line lists the flags the user passed).
     adapt_to_data: bool = True
-    fixed: tuple[str, ...] = ()
+    set_by_user: tuple[str, ...] = ()
 
     # --- model ----------------------------------------------------------------------------
     model: str = "airbench"
@@ -130,15 +131,15 @@ class Recipe:
     early_stopping_patience: int = 0  # > 0: stop when val_accuracy stalls; best weights restored
     # The epoch from which early stopping watches; None: 0 for schedule="constant", half
     # the epochs for a decaying schedule. At a cosine's high learning rates validation
-    # accuracy sits on a noisy plateau by design: a 120-epoch cosine run with patience 10
-    # stopped at epoch 48 of 120 (79.8%) while lr was still 0.07.
+    # accuracy sits on a noisy plateau by design: a long cosine run with patience 10 stopped
+    # less than half-way, its learning rate still high (benchmarks/README.md).
     early_stopping_start: int | None = None
     histogram_freq: int = 0  # > 0: weight histograms in TensorBoard every N epochs
 
     # --- runtime --------------------------------------------------------------------------
     # True: mixed_float16 on GPU, mixed_bfloat16 on CPU; "auto": only where the hardware
     # has the instructions (runtime.mixed_precision_policy)
-    # (bf16 trains the airbench model 2.5-3.3x faster on such CPUs: benchmarks/README.md)
+    # (bf16 trains the airbench model much faster on such CPUs: benchmarks/README.md)
     mixed_precision: bool | str = "auto"
     strategy: str = "default"  # one of STRATEGIES
     seed: int = 0
@@ -149,126 +150,21 @@ class Recipe:
     mlflow: str | None = None
 
     def validate(self) -> None:
-        """Raise KerasclsError naming the first field whose value cannot work."""
-        _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        _one_of("schedule", self.schedule, SCHEDULES)
-        _one_of("strategy", self.strategy, STRATEGIES)
-        for name in ("epochs", "batch_size", "steps_per_execution"):
+        """Raise KerasclsError naming the first field whose value cannot work: the rules of
+        one field (`_FIELD_RULES`) first, then those that look further (`_RECIPE_RULES`).
+
+        Example:
+            >>> Recipe(lr=0).validate()
+            Traceback (most recent call last):
+            ...
+            kerascls.errors.KerasclsError: lr must be positive, got 0
+        """
+        for name, ok, message in _FIELD_RULES:
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise KerasclsError(f"{name} must be at least 1, got {value}")
-        if self.lr <= 0:
-            raise KerasclsError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.label_smoothing < 1:
-            raise KerasclsError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.reduce_lr_patience > 0 and self.schedule != "constant":
-            raise KerasclsError(
-                f"ReduceLROnPlateau adjusts a constant learning rate, but schedule is "
-                f"{self.schedule!r}: pass schedule='constant' or reduce_lr_patience=0"
-            )
-        if self.early_stopping_start is not None and not (
-            0 <= self.early_stopping_start < self.epoch_count()
-        ):
-            raise KerasclsError(
-                f"early_stopping_start must be an epoch in [0, epochs={self.epoch_count()}), "
-                f"got {self.early_stopping_start}"
-            )
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise KerasclsError(f"time_budget must be positive seconds, got {self.time_budget}")
-        if self.mixed_precision not in (True, False, "auto"):
-            raise KerasclsError(
-                f"mixed_precision must be True, False or 'auto', got {self.mixed_precision!r}"
-            )
-        if self.validation_size is not None and (
-            isinstance(self.validation_size, bool)
-            or not isinstance(self.validation_size, (int, float))
-            or self.validation_size < 0
-        ):
-            raise KerasclsError(
-                f"validation_size must be a fraction such as 0.1, a count, or None for the "
-                f"default (10%, at most 5,000); got {self.validation_size!r}"
-            )
-        unknown = sorted(set(self.fixed) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise KerasclsError(f"fixed names fields that a Recipe does not have: {unknown}")
-        if self.mlflow is not None and (not isinstance(self.mlflow, str) or not self.mlflow):
-            raise KerasclsError(
-                f"mlflow must be a tracking URI such as 'sqlite:///mlflow.db', or None for "
-                f"no MLflow; got {self.mlflow!r}"
-            )
-        if self.mlflow is not None and importlib.util.find_spec("mlflow") is None:
-            # now, before a run folder exists, not after the data has loaded
-            raise KerasclsError(
-                "MLflow tracking (--mlflow) needs the mlflow package: pip install -e .[mlflow]"
-            )
-        if self.bias_lr_scale <= 0:
-            raise KerasclsError(f"bias_lr_scale must be positive, got {self.bias_lr_scale}")
-        if self.schedule == "step" and not self.step_epochs:
-            raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
-        from kerascls.models import get_model_info
-
-        get_model_info(self.model)  # an unknown name fails now, not after loading the data
-        try:
-            from kerascls.data import resolve_augment
-
-            resolve_augment(self.augment)
-        except ValueError as err:
-            raise KerasclsError(f"augment: {err}") from None
-        self._validate_transfer()
-        self._validate_resolutions()
-        if self.class_weights and self.oversample:
-            raise KerasclsError(
-                "use class_weights or oversample, not both: each corrects imbalance"
-            )
-
-    def _validate_transfer(self) -> None:
-        from kerascls.models import get_model_info
-
-        if self.init_from is not None and self.pretrained is not None:
-            raise KerasclsError(
-                "use --init-from RUN or --pretrained, not both: each sets the starting weights"
-            )
-        if self.fine_tune_switch is None:
-            return
-        if not 0 <= self.fine_tune_switch <= 1:
-            raise KerasclsError(
-                f"fine_tune_switch must be a fraction of the run in [0, 1], got "
-                f"{self.fine_tune_switch!r}"
-            )
-        if get_model_info(self.model).family != "transfer":
-            raise KerasclsError(
-                f"two-phase fine-tuning (fine_tune_switch) needs a transfer_* model with a "
-                f"backbone, not {self.model!r}: pass --pretrained, or fine_tune_switch=None"
-            )
-        if not 0 < self.fine_tune_lr_factor <= 1:
-            raise KerasclsError(
-                f"fine_tune_lr_factor must be in (0, 1], got {self.fine_tune_lr_factor!r}"
-            )
-
-    def _validate_resolutions(self) -> None:
-        if not 0 < self.low_res_scale <= 1:
-            raise KerasclsError(
-                f"low_res_scale must be a fraction of the image side in (0, 1] (1: one "
-                f"size), got {self.low_res_scale!r}"
-            )
-        if not 0 <= self.low_res_share <= 1:
-            raise KerasclsError(
-                f"low_res_share must be a fraction of the run in [0, 1], got {self.low_res_share!r}"
-            )
-        if self.low_res_scale == 1:
-            return
-        from kerascls.train.resolution import takes_any_size
-
-        if not takes_any_size(self.model):
-            raise KerasclsError(
-                f"{self.model} takes one image size, so it cannot train at low resolution "
-                f"first: pass --low-res 1"
-            )
-        if self.strategy != "default":
-            raise KerasclsError(
-                f"low-resolution training (low_res_scale) runs with the default strategy, not "
-                f"{self.strategy!r}: pass --low-res 1"
-            )
+            if not ok(value):
+                raise KerasclsError(message.format(name=name, value=value))
+        for rule in _RECIPE_RULES:
+            rule(self)
 
     def warmup_fraction(self) -> float:
         """The warm-up as a fraction of the run ("triangle" keeps it when a time budget
@@ -281,17 +177,16 @@ class Recipe:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> Recipe:
-        """A named recipe (`kerascls.train.presets.RECIPES`), with some fields changed.
+        """A named recipe (kerascls/train/presets.py), with some fields changed.
 
         Example:
             >>> Recipe.preset("fast", epochs=2).model
             'airbench'
         """
-        from kerascls.train.presets import RECIPES
-
-        if name not in RECIPES:
-            raise KerasclsError(f"unknown recipe {name!r}; known: {', '.join(RECIPES)}")
-        return dataclasses.replace(RECIPES[name], **overrides)
+        if name not in _PRESETS.recipes:
+            known = ", ".join(_PRESETS.recipes)
+            raise KerasclsError(f"unknown recipe {name!r}; known: {known}")
+        return dataclasses.replace(_PRESETS.recipes[name], **overrides)
 
     @classmethod
     def for_model(cls, model: str, **overrides: Any) -> Recipe:
@@ -304,9 +199,9 @@ class Recipe:
             >>> recipe.model, recipe.lr, recipe.bias_lr_scale, recipe.epochs
             ('resnet56', 0.1, 1.0, 30)
         """
-        from kerascls.train.presets import preset_for_model
-
-        return cls.preset(preset_for_model(model), model=model, **overrides)
+        if _PRESETS.preset_for_model is None:
+            raise KerasclsError("no recipe presets registered: import kerascls.train")
+        return cls.preset(_PRESETS.preset_for_model(model), model=model, **overrides)
 
     def early_stopping_start_epoch(self) -> int:
         """The first epoch early stopping watches (see `early_stopping_start`)."""
@@ -319,20 +214,220 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Recipe:
+        """The recipe a run.json holds, older ones included.
+
+        Example:
+            >>> Recipe.from_dict({"epochs": 3, "fixed": ["epochs"]}).set_by_user
+            ('epochs',)
+        """
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known - {"tensorboard_images"})
+        unknown = sorted(set(values) - known - {"tensorboard_images", "fixed"})
         if unknown:
             raise KerasclsError(f"unknown recipe fields {unknown}; known fields: {sorted(known)}")
         values = dict(values)
         # run.json of runs before TensorBoard images became a callback (kerascls.viz)
         values.pop("tensorboard_images", None)
+        # run.json of runs before `set_by_user` had its name
+        if "fixed" in values:
+            values["set_by_user"] = values.pop("fixed")
         # JSON turns tuples into lists; put them back so equality and hashing behave.
-        for name in ("image_size", "step_epochs", "fixed"):
+        for name in ("image_size", "step_epochs", "set_by_user"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
         return cls(**values)
 
 
-def _one_of(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise KerasclsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+@dataclass
+class _PresetTable:
+    """The named recipes, and the rule that picks one of their names for a model.
+
+    kerascls/train/presets.py fills it through `register_presets` when it is imported, and
+    kerascls/train/__init__.py imports it, as keras-hub's model packages register their
+    presets with the classes that load them: the record is defined here and its values
+    there, and this module never imports presets.py.
+    """
+
+    recipes: Mapping[str, Recipe] = field(default_factory=dict)
+    preset_for_model: Callable[[str], str] | None = None
+
+
+_PRESETS = _PresetTable()
+
+
+def register_presets(recipes: Mapping[str, Recipe], preset_for_model: Callable[[str], str]) -> None:
+    """Make `recipes` the names `Recipe.preset` knows, and `preset_for_model(model)` (one of
+    those names) the choice `Recipe.for_model` makes."""
+    _PRESETS.recipes = recipes
+    _PRESETS.preset_for_model = preset_for_model
+
+
+def _one_of(choices: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+    """The check and message of a field that must be one of `choices`."""
+    message = f"{{name}} must be one of {', '.join(choices)}; got {{value!r}}"
+    return (lambda value: value in choices), message
+
+
+def _at_least_one(value: Any) -> bool:
+    return value is None or value >= 1
+
+
+def _none_or(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+# The rules of one field each, in the order they are checked: (field, check, message).
+# A value for which check(value) is False fails with the message, formatted with the
+# field's name and value.
+_FIELD_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("optimizer", *_one_of(OPTIMIZERS)),
+    ("schedule", *_one_of(SCHEDULES)),
+    ("strategy", *_one_of(STRATEGIES)),
+    ("epochs", _at_least_one, "{name} must be at least 1, got {value}"),
+    ("batch_size", _at_least_one, "{name} must be at least 1, got {value}"),
+    ("steps_per_execution", _at_least_one, "{name} must be at least 1, got {value}"),
+    ("lr", lambda v: v > 0, "lr must be positive, got {value}"),
+    ("label_smoothing", lambda v: 0 <= v < 1, "label_smoothing must be in [0, 1), got {value}"),
+    ("time_budget", _none_or(lambda v: v > 0), "time_budget must be positive seconds, got {value}"),
+    (
+        "mixed_precision",
+        lambda v: v in (True, False, "auto"),
+        "mixed_precision must be True, False or 'auto', got {value!r}",
+    ),
+    (
+        "mlflow",
+        _none_or(lambda v: isinstance(v, str) and bool(v)),
+        "mlflow must be a tracking URI such as 'sqlite:///mlflow.db', or None for no MLflow; "
+        "got {value!r}",
+    ),
+    (
+        "mlflow",  # now, before a run folder exists, not after the data has loaded
+        _none_or(lambda v: importlib.util.find_spec("mlflow") is not None),
+        "MLflow tracking (--mlflow) needs the mlflow package: pip install -e .[mlflow]",
+    ),
+    ("bias_lr_scale", lambda v: v > 0, "bias_lr_scale must be positive, got {value}"),
+    (
+        "fine_tune_switch",
+        _none_or(lambda v: 0 <= v <= 1),
+        "fine_tune_switch must be a fraction of the run in [0, 1], got {value!r}",
+    ),
+    (
+        "low_res_scale",
+        lambda v: 0 < v <= 1,
+        "low_res_scale must be a fraction of the image side in (0, 1] (1: one size), got {value!r}",
+    ),
+    (
+        "low_res_share",
+        lambda v: 0 <= v <= 1,
+        "low_res_share must be a fraction of the run in [0, 1], got {value!r}",
+    ),
+)
+
+
+def _validation_size_is_a_size(recipe: Recipe) -> None:
+    from kerascls.data.holdout import check_validation_size  # the one check of it
+
+    check_validation_size(recipe.validation_size)
+
+
+def _set_by_user_names_fields(recipe: Recipe) -> None:
+    unknown = sorted(set(recipe.set_by_user) - {f.name for f in dataclasses.fields(recipe)})
+    if unknown:
+        raise KerasclsError(f"set_by_user names fields that a Recipe does not have: {unknown}")
+
+
+def _reduce_lr_on_a_constant_schedule(recipe: Recipe) -> None:
+    if recipe.reduce_lr_patience > 0 and recipe.schedule != "constant":
+        raise KerasclsError(
+            f"ReduceLROnPlateau adjusts a constant learning rate, but schedule is "
+            f"{recipe.schedule!r}: pass schedule='constant' or reduce_lr_patience=0"
+        )
+
+
+def _early_stopping_starts_within_the_run(recipe: Recipe) -> None:
+    start, epochs = recipe.early_stopping_start, recipe.epoch_count()
+    if start is not None and not 0 <= start < epochs:
+        raise KerasclsError(
+            f"early_stopping_start must be an epoch in [0, epochs={epochs}), got {start}"
+        )
+
+
+def _step_schedule_has_steps(recipe: Recipe) -> None:
+    if recipe.schedule == "step" and not recipe.step_epochs:
+        raise KerasclsError("schedule 'step' needs step_epochs, e.g. (20, 30)")
+
+
+def _model_is_registered(recipe: Recipe) -> None:
+    from kerascls.models import get_model_info
+
+    get_model_info(recipe.model)  # an unknown name fails now, not after loading the data
+
+
+def _augment_resolves(recipe: Recipe) -> None:
+    from kerascls.data import resolve_augment
+
+    try:
+        resolve_augment(recipe.augment)
+    except ValueError as err:
+        raise KerasclsError(f"augment: {err}") from None
+
+
+def _one_source_of_starting_weights(recipe: Recipe) -> None:
+    if recipe.init_from is not None and recipe.pretrained is not None:
+        raise KerasclsError(
+            "use --init-from RUN or --pretrained, not both: each sets the starting weights"
+        )
+
+
+def _fine_tuning_has_a_backbone(recipe: Recipe) -> None:
+    from kerascls.models import get_model_info
+
+    if recipe.fine_tune_switch is None:
+        return
+    if get_model_info(recipe.model).family != "transfer":
+        raise KerasclsError(
+            f"two-phase fine-tuning (fine_tune_switch) needs a transfer_* model with a "
+            f"backbone, not {recipe.model!r}: pass --pretrained, or fine_tune_switch=None"
+        )
+    if not 0 < recipe.fine_tune_lr_factor <= 1:
+        raise KerasclsError(
+            f"fine_tune_lr_factor must be in (0, 1], got {recipe.fine_tune_lr_factor!r}"
+        )
+
+
+def _low_resolution_can_run(recipe: Recipe) -> None:
+    if recipe.low_res_scale == 1:
+        return
+    from kerascls.train.resolution import takes_any_size
+
+    if not takes_any_size(recipe.model):
+        raise KerasclsError(
+            f"{recipe.model} takes one image size, so it cannot train at low resolution "
+            f"first: pass --low-res 1"
+        )
+    if recipe.strategy != "default":
+        raise KerasclsError(
+            f"low-resolution training (low_res_scale) runs with the default strategy, not "
+            f"{recipe.strategy!r}: pass --low-res 1"
+        )
+
+
+def _one_imbalance_correction(recipe: Recipe) -> None:
+    if recipe.class_weights and recipe.oversample:
+        raise KerasclsError("use class_weights or oversample, not both: each corrects imbalance")
+
+
+# The rules that look at more than one field, or ask another module, in the order they are
+# checked (after _FIELD_RULES); each raises KerasclsError with its message.
+_RECIPE_RULES: tuple[Callable[[Recipe], None], ...] = (
+    _validation_size_is_a_size,
+    _set_by_user_names_fields,
+    _reduce_lr_on_a_constant_schedule,
+    _early_stopping_starts_within_the_run,
+    _step_schedule_has_steps,
+    _model_is_registered,
+    _augment_resolves,
+    _one_source_of_starting_weights,
+    _fine_tuning_has_a_backbone,
+    _low_resolution_can_run,
+    _one_imbalance_correction,
+)

@@ -68,9 +68,9 @@ def mixed_precision_policy(enabled: bool | str) -> str:
     hardware has the instructions (a GPU, or a CPU with AVX512_BF16 or AMX) and "float32"
     elsewhere. False: "float32".
 
-    bf16 pays only on CPUs with bf16 instructions: measured on a 2-core AVX2 EPYC,
-    ResNet-20 trained at 31 img/s in bf16 against 201 in float32 (on AVX512_BF16, 666 vs
-    568; the airbench model 383 vs 150 img/s), so True on a CPU without them gets a warning.
+    bf16 pays only on CPUs with bf16 instructions: without them it trains several times
+    slower than float32, with them faster (benchmarks/README.md), so True on a CPU without
+    them gets a warning.
 
     Example:
         >>> mixed_precision_policy(False)

@@ -48,7 +48,7 @@ def schedule_callbacks(
     budget = None
     if recipe.time_budget is not None:
         # the plan's time cap bounds its extra epochs; a budget the user set trains on
-        capped = bool((run.info.get("plan") or {}).get("time_cap"))
+        capped = run.info.time_capped
         final = data.test if data.test is not None else data.validation
         budget = TimeBudget(
             deadline=deadline,

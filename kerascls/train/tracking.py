@@ -25,6 +25,7 @@ from typing import Any
 import keras
 
 from kerascls.errors import KerasclsError
+from kerascls.runs import MlflowInfo, RunInfo
 from kerascls.train.hparams import final_metrics, flatten_hparams
 from kerascls.train.recipe import DEFAULT_MLFLOW_URI
 
@@ -50,37 +51,37 @@ def mlflow_client(tracking_uri: str) -> Any:
 
 
 def start_mlflow_run(
-    tracking_uri: str, run_dir: str | Path, info: dict[str, Any], experiment: str
-) -> dict[str, str]:
+    tracking_uri: str, run_dir: str | Path, info: RunInfo, experiment: str
+) -> MlflowInfo:
     """Create the MLflow run of a kerascls run (or find the one a resumed run has) and log
     the recipe as params; return what run.json keeps under "mlflow"."""
     client = mlflow_client(tracking_uri)
-    known = info.get("mlflow") or {}
-    if known.get("run_id") and known.get("tracking_uri") == tracking_uri:
-        client.update_run(known["run_id"], status="RUNNING")
-        return dict(known)
+    known = info.mlflow
+    if known is not None and known.run_id and known.tracking_uri == tracking_uri:
+        client.update_run(known.run_id, status="RUNNING")
+        return known.copy()
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     mlflow_run = client.create_run(
         experiment_id,
         run_name=Path(run_dir).name,
-        tags={"kerascls.model": str((info.get("model") or {}).get("name"))},
+        tags={"kerascls.model": str(info.model.name if info.model else None)},
     )
     run_id = mlflow_run.info.run_id
     from mlflow.entities import Param
 
     params = [
         Param(name, str(value)[:_MAX_PARAM])
-        for name, value in flatten_hparams(info.get("recipe") or {}).items()
+        for name, value in flatten_hparams(info.recipe or {}).items()
     ]
     for start in range(0, len(params), 100):  # log_batch takes 100 params at most
         client.log_batch(run_id, params=params[start : start + 100])
-    return {
-        "tracking_uri": tracking_uri,
-        "experiment": experiment,
-        "experiment_id": experiment_id,
-        "run_id": run_id,
-    }
+    return MlflowInfo(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        experiment_id=experiment_id,
+        run_id=run_id,
+    )
 
 
 class MlflowLogger(keras.callbacks.Callback):
@@ -114,18 +115,18 @@ class MlflowLogger(keras.callbacks.Callback):
             log.warning("MLflow: could not log epoch %d's metrics (%s)", epoch + 1, error)
 
 
-def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "FINISHED") -> None:
+def finish_mlflow_run(run_dir: str | Path, info: RunInfo, status: str = "FINISHED") -> None:
     """Log the final metrics and the run folder's artifacts, and close the MLflow run; does
     nothing for a run without MLflow."""
-    known = info.get("mlflow") or {}
-    if not known.get("run_id"):
+    known = info.mlflow
+    if known is None or not known.run_id:
         return
     from mlflow.entities import Metric
 
-    client = mlflow_client(known["tracking_uri"])
-    run_id = known["run_id"]
+    client = mlflow_client(known.tracking_uri)
+    run_id = known.run_id
     now = int(time.time() * 1000)
-    step = int(info.get("epochs_completed") or 0)
+    step = int(info.epochs_completed or 0)
     # "final/validation_accuracy" -> "final_validation_accuracy": one flat column each
     metrics = [
         Metric(name.replace("/", "_"), value, now, step)
@@ -144,14 +145,14 @@ def finish_mlflow_run(run_dir: str | Path, info: dict[str, Any], status: str = "
     client.set_terminated(run_id, status=status)
 
 
-def log_plots(info: dict[str, Any], paths: list[Path]) -> None:
+def log_plots(info: RunInfo, paths: list[Path]) -> None:
     """Add plots drawn after training (the CLI draws the curves and the confusion matrix
     once the run is evaluated) to the run's MLflow run, under viz/; nothing without MLflow.
     MLflow takes artifacts on a finished run, so the run's status stays as it ended."""
-    known = info.get("mlflow") or {}
-    if not known.get("run_id"):
+    known = info.mlflow
+    if known is None or not known.run_id:
         return
-    _log_plots(mlflow_client(known["tracking_uri"]), known["run_id"], paths)
+    _log_plots(mlflow_client(known.tracking_uri), known.run_id, paths)
 
 
 def _log_plots(client: Any, run_id: str, paths: list[Path]) -> None:

@@ -117,8 +117,8 @@ def source_model_of(run_dir: str | os.PathLike) -> tuple[str, dict[str, Any]]:
         kerascls.errors.KerasclsError: --init-from no/such/run: no such run folder; ...
     """
     run = _open_run(run_dir)
-    model = run.info.get("model") or {}
-    name, kwargs = model.get("name"), dict(model.get("kwargs") or {})
+    model = run.info.model
+    name, kwargs = (model.name, dict(model.kwargs or {})) if model else (None, {})
     if not name:
         raise KerasclsError(f"{run.path / RUN_FILE} names no model; pass --model explicitly")
     if name in list_models() and get_model_info(name).family == "transfer":
@@ -206,7 +206,7 @@ def init_from_run(model: Any, run_dir: str | os.PathLike) -> list[str]:
     """
     run = _open_run(run_dir)
     source = run.load_model("best")  # safe mode; kerascls layers registered
-    source_name = (run.info.get("model") or {}).get("name", source.name)
+    source_name = run.model_name or source.name
     copied, fresh, kept = _copy_weights(model, source)
     if copied == 0:
         hint = (
@@ -216,7 +216,7 @@ def init_from_run(model: Any, run_dir: str | os.PathLike) -> list[str]:
             else "its model kwargs differ: build it with that run's model kwargs"
         )
         raise KerasclsError(f"--init-from {run.path}: no layer's weights fit this model; {hint}")
-    classes_before = len(run.info.get("class_names") or []) or source.output_shape[-1]
+    classes_before = len(run.info.class_names or []) or source.output_shape[-1]
     classes_now = model.output_shape[-1]
     classes = f"{classes_before} classes" + (
         f" -> {classes_now}" if classes_before != classes_now else ""

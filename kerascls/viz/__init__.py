@@ -35,8 +35,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from kerascls.lazy import lazy_getattr
 
 # public name -> module that defines it
 _LAZY = {
@@ -45,13 +44,13 @@ _LAZY = {
     "Saliency": "kerascls.viz.pixel_attribution",
     "Occlusion": "kerascls.viz.pixel_attribution",
     "AttentionRollout": "kerascls.viz.rollout",
-    "METHODS": "kerascls.viz.explainers",
-    "explain": "kerascls.viz.explainers",
-    "make_explainer": "kerascls.viz.explainers",
-    "gradcam": "kerascls.viz.explainers",
-    "gradcam_plus_plus": "kerascls.viz.explainers",
-    "saliency": "kerascls.viz.explainers",
-    "occlusion": "kerascls.viz.explainers",
+    "METHODS": "kerascls.viz.methods",
+    "explain": "kerascls.viz.methods",
+    "make_explainer": "kerascls.viz.methods",
+    "gradcam": "kerascls.viz.methods",
+    "gradcam_plus_plus": "kerascls.viz.methods",
+    "saliency": "kerascls.viz.methods",
+    "occlusion": "kerascls.viz.methods",
     "probe_model": "kerascls.viz.graph",
     "overlay_heatmap": "kerascls.viz.overlay",
     "colorize": "kerascls.viz.overlay",
@@ -80,13 +79,7 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'kerascls.viz' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("kerascls.viz", _LAZY, globals())
 
 
 def __dir__() -> list[str]:

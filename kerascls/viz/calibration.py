@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from kerascls.errors import KerasclsError
@@ -113,16 +114,31 @@ def plot_reliability(calibration: Calibration, title: str = "") -> Figure:
     """
     edges = calibration.bin_edges
     centres = (edges[:-1] + edges[1:]) / 2
-    width = edges[1] - edges[0]
-    filled = calibration.counts > 0
+    bar_width = (edges[1] - edges[0]) * 0.95
     figure = new_figure(5.5, 6.5)
     grid = figure.add_gridspec(2, 1, height_ratios=(3, 1), hspace=0.08)
     top = figure.add_subplot(grid[0])
     bottom = figure.add_subplot(grid[1], sharex=top)
-    top.bar(
+    _draw_reliability(top, calibration, centres, bar_width)
+    summary = (
+        f"ECE {calibration.ece:.4f} ({len(edges) - 1} bins, {calibration.num_examples} images)"
+    )
+    top.set_title("  ".join(t for t in (title, summary) if t), fontsize=10)
+    bottom.bar(centres, calibration.counts, width=bar_width, color="tab:grey")
+    bottom.set_xlabel("confidence (top-class probability)")
+    bottom.set_ylabel("images")
+    return figure
+
+
+def _draw_reliability(
+    ax: Axes, calibration: Calibration, centres: np.ndarray, bar_width: float
+) -> None:
+    """The accuracy per filled bin, its gap to the mean confidence, and the diagonal."""
+    filled = calibration.counts > 0
+    ax.bar(
         centres[filled],
         calibration.accuracy[filled],
-        width=width * 0.95,
+        width=bar_width,
         color="tab:blue",
         edgecolor="black",
         linewidth=0.5,
@@ -131,36 +147,20 @@ def plot_reliability(calibration: Calibration, title: str = "") -> Figure:
     # The gap runs from the accuracy to the mean confidence, up (over-confident) or down
     # (under-confident): hatched and unfilled, so the accuracy bar stays readable under it.
     gap = calibration.confidence[filled] - calibration.accuracy[filled]
-    top.bar(
+    ax.bar(
         centres[filled],
         gap,
         bottom=calibration.accuracy[filled],
-        width=width * 0.95,
+        width=bar_width,
         facecolor="none",
         edgecolor="tab:red",
         hatch="//",
         linewidth=0.8,
         label="gap to mean confidence",
     )
-    top.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-    top.set_xlim(0, 1)
-    top.set_ylim(0, 1)
-    top.set_ylabel("accuracy")
-    top.legend(loc="upper left", fontsize=8)
-    top.tick_params(labelbottom=False)
-    top.set_title(
-        "  ".join(
-            t
-            for t in (
-                title,
-                f"ECE {calibration.ece:.4f} ({len(edges) - 1} bins, "
-                f"{calibration.num_examples} images)",
-            )
-            if t
-        ),
-        fontsize=10,
-    )
-    bottom.bar(centres, calibration.counts, width=width * 0.95, color="tab:grey")
-    bottom.set_xlabel("confidence (top-class probability)")
-    bottom.set_ylabel("images")
-    return figure
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.tick_params(labelbottom=False)

@@ -9,7 +9,7 @@ class (or a large object) their full share instead of the single strongest one.
 
 The class score is the logit (see `kerascls.viz.graph`); gradients are taken in one
 `tf.function` for a whole batch, never through `model.predict` (whose per-call overhead
-is ~45 ms on a CPU, more than the explanation itself).
+on a CPU is more than the explanation itself).
 
 Example:
     >>> import numpy as np
@@ -25,19 +25,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from kerascls.models import find_last_conv_layer
-from kerascls.viz.explanation import Explanation, as_batch, class_index_array, normalize_maps
+from kerascls.viz.explanation import Explainer
 from kerascls.viz.graph import probe_model
 from kerascls.viz.images import model_image_size
 
 
-class GradCAM:
+class GradCAM(Explainer):
     """Grad-CAM (or Grad-CAM++) heatmaps of a classifier, for batches of images.
 
     Building the probe model and tracing the gradient function cost more than one
@@ -70,30 +69,8 @@ class GradCAM:
         self._probe = probe_model(model, [self.layer])
         self._maps = tf.function(self._compute, reduce_retracing=True)
 
-    def __call__(
-        self, images: np.ndarray, class_index: int | Sequence[int] | None = None
-    ) -> Explanation:
-        """Explain one image (H, W, 3) or a batch (N, H, W, 3) of 0-255 RGB pixels.
-
-        Args:
-            images: raw pixels, uint8 or float; resized to the model's input if needed.
-            class_index: the class to explain, one per image or one for all; None: each
-                image's top class.
-
-        Returns:
-            An `Explanation` of the batch (a batch of one for a single image).
-        """
-        batch, _ = as_batch(images, self.size)
-        num_classes = int(self._probe.outputs[-1].shape[-1])
-        targets = class_index_array(class_index, len(batch), num_classes)
-        maps, chosen, probabilities = self._maps(tf.constant(batch), tf.constant(targets))
-        return Explanation(
-            heatmaps=normalize_maps(maps, batch.shape[1:3]),
-            class_indices=np.asarray(chosen),
-            probabilities=np.asarray(probabilities, np.float32),
-            method=self.method,
-            layer=self.layer,
-        )
+    def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[tf.Tensor, ...]:
+        return self._maps(tf.constant(batch), tf.constant(targets))
 
     def _compute(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, ...]:
         with tf.GradientTape() as tape:

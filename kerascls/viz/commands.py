@@ -140,8 +140,8 @@ def explain_files(
         ModelError: an unknown layer (the message lists the valid ones).
         KerasclsError: an unknown class or method.
     """
-    from kerascls.viz.explainers import make_explainer
     from kerascls.viz.images import find_images, load_image, model_image_size
+    from kerascls.viz.methods import make_explainer
     from kerascls.viz.overlay import overlay_heatmap
 
     names = check_class_names(model, class_names)
@@ -240,10 +240,9 @@ def plot_run_curves(run: Any, out_dir: str | os.PathLike | None = None) -> Path:
     Returns:
         The PNG written, <out_dir>/curves.png.
     """
-    from kerascls.viz.curves import plot_curves, read_history
+    from kerascls.viz.curves import plot_curves
 
-    history = read_history(Path(run.path) / "history.csv")
-    figure = plot_curves(history, Path(run.path).name)
+    figure = plot_curves(run.history(), Path(run.path).name)
     return save_figure(figure, Path(out_dir or default_out_dir(run)) / "curves.png")
 
 
@@ -266,25 +265,18 @@ def plot_run_errors(
     Returns:
         The PNG written, <out_dir>/errors.png.
     """
-    from kerascls.data import heldout_split
-    from kerascls.viz.errors_gallery import most_confident_errors, plot_errors, split_images
-    from kerascls.viz.predictions import check_matches, run_predictions
+    from kerascls.viz.errors_gallery import plot_holdout_errors
+    from kerascls.viz.predictions import run_predictions
 
-    split = heldout_split(data if data is not None else run.dataset())
+    dataset = data if data is not None else run.dataset()
     predictions = run_predictions(run, data=data, recompute=recompute)
-    check_matches(predictions, split)
-    chosen = most_confident_errors(predictions.labels, predictions.probabilities, count)
-    wrong = int((predictions.predicted != predictions.labels).sum())
-    title = (
-        f"{Path(run.path).name}: the {len(chosen)} most confident of {wrong} mistakes on "
-        f"{len(predictions.labels)} validation images"
-    )
-    figure = plot_errors(
-        split_images(split, chosen),
-        predictions.labels[chosen],
-        predictions.probabilities[chosen],
+    figure, _ = plot_holdout_errors(
+        dataset,
+        predictions,
         run.class_names,
-        title,
+        count,
+        title_prefix=f"{Path(run.path).name}: ",
+        images_noun="validation images",
     )
     return save_figure(figure, Path(out_dir or default_out_dir(run)) / "errors.png")
 

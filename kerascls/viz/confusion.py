@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from kerascls.errors import KerasclsError
@@ -87,8 +88,6 @@ def plot_confusion_matrix(
     Example:
         >>> figure = plot_confusion_matrix(np.eye(3, dtype=int), ["a", "b", "c"], "demo")
     """
-    import seaborn as sns
-
     matrix = np.asarray(matrix)
     classes = len(class_names)
     if matrix.shape != (classes, classes):
@@ -105,29 +104,45 @@ def plot_confusion_matrix(
     )
     for i, (name, values, fmt, limits) in enumerate(panels):
         ax = figure.add_subplot(1, 2, i + 1)
-        vmin, vmax = limits or (None, None)
-        sns.heatmap(
-            values,
-            ax=ax,
-            annot=annotate,
-            fmt=fmt,
-            cmap="Blues",
-            vmin=vmin,
-            vmax=vmax,
-            square=True,
-            xticklabels=list(class_names),
-            yticklabels=list(class_names),
-            cbar_kws={"shrink": 0.7},
-            annot_kws={"fontsize": 8},
-        )
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel("true class")
-        ax.set_title(name, fontsize=10)
-        ax.tick_params(axis="x", labelrotation=45)
-        ax.tick_params(axis="y", labelrotation=0)
-        for label in ax.get_xticklabels():
-            label.set_horizontalalignment("right")
+        _draw_matrix(ax, values, class_names, name, fmt, limits, annotate=annotate)
     if title:
         figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def _draw_matrix(
+    ax: Axes,
+    values: np.ndarray,
+    class_names: Sequence[str],
+    name: str,
+    fmt: str,
+    limits: tuple[float, float] | None,
+    *,
+    annotate: bool,
+) -> None:
+    """One heatmap panel: `values` in blues, class names on both axes, titled `name`."""
+    import seaborn as sns
+
+    vmin, vmax = limits or (None, None)
+    sns.heatmap(
+        values,
+        ax=ax,
+        annot=annotate,
+        fmt=fmt,
+        cmap="Blues",
+        vmin=vmin,
+        vmax=vmax,
+        square=True,
+        xticklabels=list(class_names),
+        yticklabels=list(class_names),
+        cbar_kws={"shrink": 0.7},
+        annot_kws={"fontsize": 8},
+    )
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(name, fontsize=10)
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.tick_params(axis="y", labelrotation=0)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")

@@ -1,8 +1,9 @@
 """Training curves from a run's history.csv: loss, accuracy and learning rate per epoch.
 
 history.csv has one row per epoch (Keras' CSVLogger, plus the `learning_rate`,
-`epoch_seconds` and `images_per_second` columns kerascls adds). A resumed run appends to
-it, so an epoch interrupted and run again can appear twice: the last row of an epoch wins.
+`epoch_seconds` and `images_per_second` columns kerascls adds); `Run.history()` reads it
+(kerascls/runs/history.py: an epoch a resumed run logged twice gives its last row).
+`read_history` here is the same reader, for a history.csv outside a run folder.
 
 Example:
     >>> history = {"epoch": np.arange(3), "loss": np.array([1.0, 0.6, 0.5]),
@@ -13,16 +14,16 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from kerascls.errors import KerasclsError
+from kerascls.runs.history import read_history
 from kerascls.viz.files import new_figure
+
+__all__ = ["plot_curves", "read_history"]
 
 # (panel title, metric, y-axis scale)
 _PANELS = (
@@ -31,44 +32,6 @@ _PANELS = (
     ("top-5 accuracy", "top5", "linear"),
     ("learning rate", "learning_rate", "log"),
 )
-
-
-def read_history(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Columns of a history.csv as float arrays, one value per epoch (last row wins).
-
-    Raises:
-        KerasclsError: the file is missing, empty, or has no epoch column.
-
-    Example (the second "1" row is a resumed run logging epoch 1 again):
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "history.csv"
-        >>> rows = ["epoch,loss,val_accuracy", "0,1.2,0.5", "1,0.9,0.6", "1,0.8,0.7"]
-        >>> _ = path.write_text("\\n".join(rows) + "\\n")
-        >>> history = read_history(path)
-        >>> history["epoch"].tolist(), history["val_accuracy"].tolist()
-        ([0.0, 1.0], [0.5, 0.7])
-    """
-    path = Path(path)
-    if not path.exists():
-        raise KerasclsError(f"{path} does not exist: the run has not finished its first epoch yet")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or "epoch" not in rows[0]:
-        raise KerasclsError(f"{path} has no epochs in it yet (or is not a Keras CSVLogger file)")
-    by_epoch = {int(float(row["epoch"])): row for row in rows}  # later rows replace earlier
-    epochs = sorted(by_epoch)
-    columns: dict[str, np.ndarray] = {"epoch": np.array(epochs, dtype=np.float64)}
-    for name in rows[0]:
-        if name == "epoch":
-            continue
-        values = []
-        for epoch in epochs:
-            try:
-                values.append(float(by_epoch[epoch].get(name) or "nan"))
-            except ValueError:
-                values.append(float("nan"))
-        columns[name] = np.array(values)
-    return columns
 
 
 def _worth_plotting(history: Mapping[str, np.ndarray], key: str) -> bool:

@@ -103,3 +103,52 @@ def plot_errors(
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def plot_holdout_errors(
+    dataset: Any,
+    predictions: Any,
+    class_names: Sequence[str],
+    count: int = 16,
+    *,
+    title_prefix: str = "",
+    images_noun: str = "images",
+) -> tuple[Figure, int]:
+    """The gallery of a run's most confident mistakes on its held-out (validation) split.
+
+    The one builder behind kerascls-viz errors and the report's errors section.
+
+    Args:
+        dataset: the run's `ImageDataset`; its held-out split is what `predictions` cover.
+        predictions: a `kerascls.viz.Predictions` of that split (checked: `check_matches`).
+        class_names: names of the classes.
+        count: how many mistakes to show, most confident first.
+        title_prefix: put before the title, e.g. the run's name and ": ".
+        images_noun: what the title calls the images ("images", "validation images").
+
+    Returns:
+        The Figure, titled "<prefix>the K most confident of W mistakes on N <noun>", and W,
+        the number of mistakes.
+
+    Raises:
+        KerasclsError: the predictions are not of the split as it is now.
+    """
+    from kerascls.data import holdout_split
+    from kerascls.viz.predictions import check_matches
+
+    split = holdout_split(dataset)
+    check_matches(predictions, split)
+    chosen = most_confident_errors(predictions.labels, predictions.probabilities, count)
+    wrong = int((predictions.predicted != predictions.labels).sum())
+    title = (
+        f"{title_prefix}the {len(chosen)} most confident of {wrong} mistakes on "
+        f"{len(predictions.labels)} {images_noun}"
+    )
+    figure = plot_errors(
+        split_images(split, chosen),
+        predictions.labels[chosen],
+        predictions.probabilities[chosen],
+        class_names,
+        title,
+    )
+    return figure, wrong

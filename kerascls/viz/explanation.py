@@ -1,9 +1,11 @@
-"""What every explanation method returns, and the input handling they share.
+"""What every explanation method returns, and the base class they share.
 
-An explainer (`GradCAM`, `Saliency`, `Occlusion`) takes a batch of images and returns an
-`Explanation`: one heatmap per image, scaled to [0, 1] at the model's input resolution,
-the class each heatmap explains, and the predicted probabilities, computed in the same
-forward pass (so the CLI can print the top classes without a second model call).
+An explainer (`GradCAM`, `Saliency`, `Occlusion`, `AttentionRollout`, each an `Explainer`)
+takes a batch of images and returns an `Explanation`: one heatmap per image, scaled to
+[0, 1] at the model's input resolution, the class each heatmap explains, and the predicted
+probabilities, computed in the same forward pass (so the CLI can print the top classes
+without a second model call). `Explainer.__call__` does the part they share: the images to
+a batch at the model's size, the class indices checked, the maps scaled, the result built.
 
 Example:
     >>> import numpy as np
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
+from kerascls.evaluate.ranking import top_k_indices
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,57 @@ class Explanation:
     layer: str | None = None
 
     def top_k(self, k: int = 5) -> list[list[tuple[int, float]]]:
-        """Per image, the k most probable classes as (index, probability), best first."""
-        order = np.argsort(-self.probabilities, axis=1)[:, :k]
+        """Per image, the k most probable classes as (index, probability), best first;
+        equal probabilities in class-index order (`top_k_indices`)."""
+        order = top_k_indices(self.probabilities, k)
         return [
             [(int(i), float(row[i])) for i in indices]
             for indices, row in zip(order, self.probabilities, strict=True)
         ]
+
+
+class Explainer:
+    """Base of the explanation methods: images and the classes to explain in, an
+    `Explanation` out.
+
+    A subclass sets `model`, `size` (`kerascls.viz.images.model_image_size`) and `method`
+    (`layer` too if it explains one), and implements `_explain(batch, targets)`:
+    float32 (N, h, w, 3) images at `size` and int32 (N,) classes (-1: the top class) to
+    non-negative maps (N, h', w'), the class each map explains and the probabilities.
+    """
+
+    model: Any
+    size: tuple[int, int] | None
+    method: str
+    layer: str | None = None
+
+    def __call__(
+        self, images: np.ndarray, class_index: int | Sequence[int] | None = None
+    ) -> Explanation:
+        """Explain one image (H, W, 3) or a batch (N, H, W, 3) of 0-255 RGB pixels.
+
+        Args:
+            images: raw pixels, uint8 or float; resized to the model's input if needed.
+            class_index: the class to explain, one per image or one for all; None: each
+                image's top class.
+
+        Returns:
+            An `Explanation` of the batch (a batch of one for a single image).
+        """
+        batch, _ = as_batch(images, self.size)
+        num_classes = int(self.model.outputs[0].shape[-1])
+        targets = class_index_array(class_index, len(batch), num_classes)
+        maps, chosen, probabilities = self._explain(batch, targets)
+        return Explanation(
+            heatmaps=normalize_maps(maps, batch.shape[1:3]),
+            class_indices=np.asarray(chosen).astype(np.int32, copy=False),
+            probabilities=np.asarray(probabilities, np.float32),
+            method=self.method,
+            layer=self.layer,
+        )
+
+    def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
 
 
 def as_batch(images: Any, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:

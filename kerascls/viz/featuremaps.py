@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from kerascls.models import conv_layer_names, get_layer_by_path
 from kerascls.viz.explanation import as_batch
 from kerascls.viz.files import new_figure
-from kerascls.viz.graph import check_conv_layer, tap_model
+from kerascls.viz.graph import check_conv_layer, layer_outputs_model
 from kerascls.viz.images import model_image_size
 
 # Layers that only rescale or resize pixels: their "feature maps" are the image itself.
@@ -93,7 +93,8 @@ def feature_maps(
     for layer in layers:
         check_conv_layer(model, layer)
     batch, _ = as_batch(image, model_image_size(model))
-    outputs = tap_model(model, layers)(batch[:1], training=False)  # one image: a direct call
+    # one image: a direct call
+    outputs = layer_outputs_model(model, layers)(batch[:1], training=False)
     return {
         layer: np.asarray(output, dtype=np.float32)[0]
         for layer, output in zip(layers, outputs[:-1], strict=True)

@@ -3,7 +3,9 @@ class score, for Grad-CAM, saliency and feature-map plots.
 
 `probe_model(model, ["stage3_act2"])` returns a Keras model that shares every layer and
 weight with `model` (so it follows a model that is still training) and outputs
-`[stage3_act2 feature map, class scores, probabilities]`.
+`[stage3_act2 feature map, class scores, probabilities]`. It is built on
+`layer_outputs_model(model, paths)`, which outputs `[*tensors at paths, model output]`
+(the feature-map plots use it directly).
 
 The class score is what the explanations differentiate. kerascls models end in logits
 ("head_dense") followed by a float32 softmax ("predictions"): the logit is the score,
@@ -103,8 +105,8 @@ def probe_model(model: Any, layer_paths: Sequence[str] = ()) -> keras.Model:
         check_conv_layer(model, path)
     kind = score_kind(model)
     wanted = [*layer_paths, LOGITS_LAYER] if kind == SCORE_LOGITS else list(layer_paths)
-    tapped = tap_model(model, wanted)
-    inputs, tensors = tapped.inputs[0], list(tapped.outputs)
+    wired = layer_outputs_model(model, wanted)
+    inputs, tensors = wired.inputs[0], list(wired.outputs)
     probabilities = tensors[-1]
     if kind == SCORE_LOGITS:
         scores = tensors[len(layer_paths)]
@@ -116,7 +118,7 @@ def probe_model(model: Any, layer_paths: Sequence[str] = ()) -> keras.Model:
     return keras.Model(inputs, [*tensors[: len(layer_paths)], scores, probabilities])
 
 
-def tap_model(model: Any, paths: Sequence[str]) -> keras.Model:
+def layer_outputs_model(model: Any, paths: Sequence[str]) -> keras.Model:
     """A model sharing `model`'s layers with outputs [*tensors at `paths`, model output]."""
     nested: dict[str, list[str]] = {}
     for path in paths:
@@ -129,15 +131,17 @@ def tap_model(model: Any, paths: Sequence[str]) -> keras.Model:
         return keras.Model(model.inputs[0], [*outputs, model.outputs[0]])
 
     # A copy of each nested model that also outputs its inner layers (recursively).
-    probes = {name: (tap_model(model.get_layer(name), inner)) for name, inner in nested.items()}
+    copies = {
+        name: layer_outputs_model(model.get_layer(name), inner) for name, inner in nested.items()
+    }
     found: dict[str, Any] = {}
 
     def call(layer: Any, *args: Any, **kwargs: Any) -> Any:
-        if layer.name not in probes:
+        if layer.name not in copies:
             output = layer(*args, **kwargs)
             found[layer.name] = output
             return output
-        *inner, output = probes[layer.name](*args, **kwargs)
+        *inner, output = copies[layer.name](*args, **kwargs)
         for rest, tensor in zip(nested[layer.name], inner, strict=True):
             found[f"{layer.name}/{rest}"] = tensor
         found[layer.name] = output

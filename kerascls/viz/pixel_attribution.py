@@ -24,19 +24,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from kerascls.errors import KerasclsError
-from kerascls.viz.explanation import Explanation, as_batch, class_index_array, normalize_maps
+from kerascls.viz.explanation import Explainer
 from kerascls.viz.graph import probe_model
 from kerascls.viz.images import model_image_size
 
 
-class Saliency:
+class Saliency(Explainer):
     """Vanilla gradient saliency maps of a classifier, for batches of images.
 
     Args:
@@ -59,23 +58,12 @@ class Saliency:
         self._probe = probe_model(model)
         self._maps = tf.function(self._compute, reduce_retracing=True)
 
-    def __call__(
-        self, images: np.ndarray, class_index: int | Sequence[int] | None = None
-    ) -> Explanation:
-        """Explain one image (H, W, 3) or a batch (N, H, W, 3); see `GradCAM.__call__`."""
-        batch, _ = as_batch(images, self.size)
-        num_classes = int(self._probe.outputs[-1].shape[-1])
-        targets = class_index_array(class_index, len(batch), num_classes)
+    def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[Any, ...]:
         maps, chosen, probabilities = self._maps(tf.constant(batch), tf.constant(targets))
         maps = np.asarray(maps)
         scale = np.percentile(maps.reshape(len(maps), -1), self.percentile, axis=1)
         maps = np.minimum(maps / np.maximum(scale, 1e-12)[:, None, None], 1.0)
-        return Explanation(
-            heatmaps=normalize_maps(maps, batch.shape[1:3]),
-            class_indices=np.asarray(chosen),
-            probabilities=np.asarray(probabilities, np.float32),
-            method=self.method,
-        )
+        return maps, chosen, probabilities
 
     def _compute(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, ...]:
         with tf.GradientTape() as tape:
@@ -88,7 +76,7 @@ class Saliency:
         return tf.reduce_max(tf.abs(grads), axis=-1), chosen, tf.cast(probabilities, tf.float32)
 
 
-class Occlusion:
+class Occlusion(Explainer):
     """Occlusion-sensitivity maps: the drop in class probability where a patch hides the image.
 
     Args:
@@ -130,13 +118,8 @@ class Occlusion:
             )
         return patch, stride
 
-    def __call__(
-        self, images: np.ndarray, class_index: int | Sequence[int] | None = None
-    ) -> Explanation:
-        """Explain one image (H, W, 3) or a batch (N, H, W, 3); see `GradCAM.__call__`."""
-        batch, _ = as_batch(images, self.size)
+    def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:
         probabilities = np.asarray(self._predict(tf.constant(batch)))
-        targets = class_index_array(class_index, len(batch), probabilities.shape[-1])
         chosen = np.where(targets < 0, probabilities.argmax(axis=-1), targets)
         maps = np.stack(
             [
@@ -144,12 +127,7 @@ class Occlusion:
                 for image, c, p in zip(batch, chosen, probabilities, strict=True)
             ]
         )
-        return Explanation(
-            heatmaps=normalize_maps(maps, batch.shape[1:3]),
-            class_indices=chosen.astype(np.int32),
-            probabilities=probabilities,
-            method=self.method,
-        )
+        return maps, chosen, probabilities
 
     def _sensitivity(self, image: np.ndarray, target: int, baseline: float) -> np.ndarray:
         height, width = image.shape[:2]

@@ -115,9 +115,9 @@ def run_predictions(
                     return Predictions(cached["labels"], cached["probabilities"], "validation")
         except (OSError, KeyError, ValueError):
             pass  # unreadable or from another version: predict again and overwrite it
-    from kerascls.data import heldout_split
+    from kerascls.data import holdout_split
 
-    split = heldout_split(data if data is not None else run.dataset())
+    split = holdout_split(data if data is not None else run.dataset())
     labels, probabilities = predict_split_fast(run.load_model("best"), split, batch_size)
     if len(labels) != len(split):
         raise DataError(

@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -31,11 +30,11 @@ import tensorflow as tf
 
 from kerascls.errors import ModelError
 from kerascls.models.layers.tokens import PositionEmbedding
-from kerascls.viz.explanation import Explanation, as_batch, class_index_array, normalize_maps
+from kerascls.viz.explanation import Explainer
 from kerascls.viz.images import model_image_size
 
 
-class AttentionRollout:
+class AttentionRollout(Explainer):
     """Attention-rollout maps of a ViT, for batches of images.
 
     Args:
@@ -78,22 +77,11 @@ class AttentionRollout:
         side = math.isqrt(tokens)  # no PositionEmbedding: a square grid, no prefix token
         return (side, side), tokens - side * side
 
-    def __call__(
-        self, images: np.ndarray, class_index: int | Sequence[int] | None = None
-    ) -> Explanation:
-        """Explain one image (H, W, 3) or a batch (N, H, W, 3) of 0-255 RGB pixels."""
-        batch, _ = as_batch(images, self.size)
-        num_classes = int(self._probe.outputs[-1].shape[-1])
-        targets = class_index_array(class_index, len(batch), num_classes)
+    def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:
         maps, probabilities = self._maps(tf.constant(batch))
         probabilities = np.asarray(probabilities, np.float32)
-        chosen = np.where(targets < 0, probabilities.argmax(1), targets).astype(np.int32)
-        return Explanation(
-            heatmaps=normalize_maps(np.asarray(maps), batch.shape[1:3]),
-            class_indices=chosen,
-            probabilities=probabilities,
-            method=self.method,
-        )
+        chosen = np.where(targets < 0, probabilities.argmax(1), targets)
+        return np.asarray(maps), chosen, probabilities
 
     def _compute(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         *queries, probabilities = self._probe(images, training=False)

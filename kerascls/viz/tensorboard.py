@@ -133,7 +133,7 @@ class TensorBoardImages(keras.callbacks.Callback):
         import tensorflow as tf
 
         from kerascls.evaluate import traced_model
-        from kerascls.viz.explainers import make_explainer
+        from kerascls.viz.methods import make_explainer
 
         if self.log_dir is None or self.validation is None or self.class_names is None:
             raise KerasclsError(

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascls.errors import DataError, KerasclsError
+from kerascls.evaluate.ranking import top_k_indices
 from kerascls.export.runners.base import Runner
 
 
@@ -106,8 +107,8 @@ def predict_files(
         if not read:
             continue
         probabilities = runner.predict(np.stack(pixels), batch_size=batch_size)
-        for path, row in zip(read, probabilities, strict=True):
-            order = np.argsort(-row, kind="stable")[:k]
+        orders = top_k_indices(probabilities, k)
+        for path, row, order in zip(read, probabilities, orders, strict=True):
             ranked = [(names[i], float(row[i])) for i in order]
             predictions.append(FilePrediction(path, row, ranked))
     if not predictions:

@@ -1,7 +1,7 @@
 """Runner of a .keras file: the model behind one traced tf.function, never `predict`.
 
-`model.predict` sets up its machinery on every call (~45 ms for one ResNet-20 image on the
-project's CPU, against ~2.7 ms for a traced function), which would swamp batch-1 latency.
+`model.predict` sets up its machinery on every call (many times what a traced function
+takes for one ResNet-20 image on a CPU), which would swamp batch-1 latency.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Building blocks shared by the kerascls architectures, one idea per module.
 
 Every helper takes the Keras namespace `K` (the `keras` module, or `tf_keras`) or a
-`BuildSpec` that carries it, so the same code builds a Keras 3 model and its tf_keras
-twin with the same layer order.
+`BuildSpec` that carries it as `spec.keras`, so the same code builds a Keras 3 model and
+its tf_keras twin with the same layer order.
 
 Example:
     >>> import keras

@@ -1,9 +1,9 @@
 """BatchNormalization that runs TensorFlow's fused kernel on 4-D NHWC inputs.
 
 Keras 3 computes batch normalization from separate moment, subtract, multiply and add
-ops. On CPU that made ResNet-20 training about a third slower than the same network in
-tf_keras, whose BatchNormalization calls the fused (oneDNN-accelerated) kernel: 370 vs
-~540 images/s on this project's 2-core machine (benchmarks/README.md). This subclass
+ops. On CPU that made ResNet-20 training much slower than the same network in
+tf_keras, whose BatchNormalization calls the fused (oneDNN-accelerated) kernel
+(benchmarks/README.md, "Training throughput"). This subclass
 keeps Keras 3's variables, config and semantics and only swaps the computation for
 `FusedBatchNormV3` where it applies (TensorFlow backend, 4-D input, channels last, no
 mask, no renorm); elsewhere it is the stock layer.

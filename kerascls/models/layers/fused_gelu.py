@@ -2,10 +2,10 @@
 
 TensorFlow computes `gelu(x) = x * (1 + erf(x / sqrt(2))) / 2` as separate element-wise
 kernels, and its gradient as as many again; each reads and writes the whole activation,
-and in bfloat16 each converts every element on its own. On a 2-core AMX Xeon that made
-GELU the largest cost of an airbench training step, ahead of every convolution: forward
-and backward of one (1024, 31, 31, 24) bf16 activation took 181 ms, against 17 ms as the
-two XLA-compiled functions below (benchmarks/README.md, "Where the step's time goes").
+and in bfloat16 each converts every element on its own. On a CPU that made GELU the
+largest cost of an airbench training step, ahead of every convolution, and far more
+than the two XLA-compiled functions below take (benchmarks/README.md, "Where the step's
+time went").
 
 `Gelu` is `keras.layers.Activation("gelu")` with that training path: the same config
 and no variables, so a portable file names the stock layer and loads without kerascls.

@@ -2,15 +2,14 @@
 
 TensorFlow computes a convolution's kernel gradient with oneDNN's backward-weights
 kernel. For airbench's 256-channel layers on 7x7 and 3x3 maps that kernel was the most
-expensive op of the training step on a 2-core AMX Xeon (100 and 51 ms per call at batch
-1,024, bf16), far slower than the forward convolution of the same size (22 ms). Written
-as one matrix product per kernel position, shifted input (channels x positions) times
-output gradient (positions x filters), the same gradient took 69 and 12 ms. On narrow
-layers with large maps the matrix products are the slower way (2-7x; benchmarks/README.md,
-"Where the step's time went"), so `GemmGradConv2D` takes that path only where it was
-measured to pay: bf16 on a CPU, stride 1, "same" padding, at least 128 channels in and
-out, and maps of at most 8x8 positions. Elsewhere, and outside training, it is the stock
-layer.
+expensive op of the training step on a CPU in bf16, far slower than the forward
+convolution of the same size. Written as one matrix product per kernel position, shifted
+input (channels x positions) times output gradient (positions x filters), the same
+gradient is faster there. On narrow layers with large maps the matrix products are the
+slower way (figures in benchmarks/README.md, "Where the step's time went"), so
+`GemmGradConv2D` takes that path only where it was measured to pay: bf16 on a CPU,
+stride 1, "same" padding, at least 128 channels in and out, and maps of at most 8x8
+positions. Elsewhere, and outside training, it is the stock layer.
 
 Example:
     >>> import keras, numpy as np
@@ -111,8 +110,8 @@ class GemmGradConv2D(keras.layers.Conv2D):
         height, width = inputs.shape[1], inputs.shape[2]
         return (
             keras.backend.backend() == "tensorflow"
-            # measured on CPUs in bf16 only: in float32 the products were slower (264.8
-            # against 188.7 ms at 7x7), and GPUs have cuDNN's kernel
+            # it pays on CPUs in bf16 only: in float32 the products were slower
+            # (benchmarks/README.md), and GPUs have cuDNN's kernel
             and keras.backend.standardize_dtype(inputs.dtype) == "bfloat16"
             and not _has_gpu()
             and len(inputs.shape) == 4

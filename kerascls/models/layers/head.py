@@ -8,7 +8,7 @@ so that the probabilities stay float32 under a mixed-precision policy.
 Example:
     >>> import keras
     >>> from kerascls.models.layers import classifier_head
-    >>> from kerascls.models.registry import BuildSpec
+    >>> from kerascls.models.build_spec import BuildSpec
     >>> spec = BuildSpec("cnn", 10, (32, 32, 3), None, None, keras)
     >>> classifier_head(spec, keras.Input((4, 4, 64)), dropout=0.2).shape
     (None, 10)
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kerascls.models.build_spec import BuildSpec
 from kerascls.models.layers.activations import activation
-from kerascls.models.registry import BuildSpec
 
 
 def classifier_head(
@@ -48,7 +48,7 @@ def classifier_head(
         >>> classifier_head(spec, keras.Input((1, 1, 120)), hidden_units=84).dtype
         'float32'
     """
-    K = spec.K
+    K = spec.keras
     x = K.layers.GlobalAveragePooling2D(name="head_pool")(x)
     if hidden_units:
         x = K.layers.Dense(hidden_units, name="head_prelogits")(x)

@@ -7,7 +7,7 @@ statistics (0-255 scale) are given, else `Rescaling(1/255)`.
 Example:
     >>> import keras
     >>> from kerascls.models.layers import image_input
-    >>> from kerascls.models.registry import BuildSpec
+    >>> from kerascls.models.build_spec import BuildSpec
     >>> spec = BuildSpec("cnn", 10, (32, 32, 3), (120.0, 115.0, 100.0), (60.0, 60.0, 60.0), keras)
     >>> inputs, x = image_input(spec)
     >>> inputs.name, x.shape
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kerascls.models.registry import BuildSpec
+from kerascls.models.build_spec import BuildSpec
 
 
 def image_input(spec: BuildSpec) -> tuple[Any, Any]:
@@ -36,7 +36,7 @@ def image_input(spec: BuildSpec) -> tuple[Any, Any]:
         >>> type(keras.Model(*image_input(spec)).get_layer("standardize")).__name__
         'Rescaling'
     """
-    K = spec.K
+    K = spec.keras
     inputs = K.Input(shape=spec.input_shape, dtype="float32", name="image")
     if spec.mean is None or spec.std is None:
         x = K.layers.Rescaling(1.0 / 255.0, name="standardize")(inputs)

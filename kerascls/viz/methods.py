@@ -1,4 +1,4 @@
-"""The front door of the explanation methods: one name per method, one call per image.
+"""The explanation methods by name: the registry (METHODS), dispatch, one call per image.
 
 `gradcam(model, image)` returns the heatmap array and is the quickest way to look at one
 image. For many images, build an explainer once with `make_explainer` and call it on each
@@ -24,14 +24,13 @@ import numpy as np
 
 from kerascls.errors import KerasclsError
 from kerascls.viz.cam import GradCAM
-from kerascls.viz.explanation import Explanation
+from kerascls.viz.explanation import Explainer, Explanation
 from kerascls.viz.pixel_attribution import Occlusion, Saliency
 from kerascls.viz.rollout import AttentionRollout
 
 METHODS = ("gradcam", "gradcam++", "saliency", "occlusion")
 # Methods for Vision Transformers only (kept out of METHODS, which every model supports).
 TRANSFORMER_METHODS = ("attention_rollout",)
-Explainer = GradCAM | Saliency | Occlusion | AttentionRollout
 
 
 def make_explainer(

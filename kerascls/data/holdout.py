@@ -1,12 +1,16 @@
-"""Stratified hold-out splits with a fixed seed.
+"""The holdout: the validation images carved out of the training data, stratified and seeded.
 
-Every loader that has to carve a validation set out of the training data uses
-`stratified_split`, so the class proportions of both parts match the whole and the same
-seed always gives the same split (a later command re-opens a run's data and must get the
-very same validation images).
+`check_validation_size` is the one check of a `validation_size` (a recipe's, before any
+data loads; the loaders' through `holdout_count`), `holdout_count` says how many images
+it means, and `stratified_split` picks them. Every loader that has to carve a validation
+set out of the training data uses `stratified_split`, so the class proportions of both
+parts match the whole and the same seed always gives the same split (a later command
+re-opens a run's data and must get the very same validation images).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +21,28 @@ from kerascls.errors import DataError
 # at least one image per class.
 DEFAULT_VALIDATION_FRACTION = 0.1
 MAX_DEFAULT_VALIDATION = 5000
+
+
+def check_validation_size(size: Any) -> None:
+    """Raise DataError unless `size` is a `validation_size`: a fraction in [0, 1), a count
+    >= 0 (a whole float counts as a count), or None for the default.
+
+    Example:
+        >>> check_validation_size(0.1), check_validation_size(500), check_validation_size(None)
+        (None, None, None)
+        >>> check_validation_size(1.5)
+        Traceback (most recent call last):
+        ...
+        kerascls.errors.DataError: validation_size must be a fraction in [0, 1) ...; got 1.5
+    """
+    if size is None:
+        return
+    number = not isinstance(size, bool) and isinstance(size, (int, float, np.integer, np.floating))
+    if not (number and size >= 0 and (float(size).is_integer() or size < 1)):
+        raise DataError(
+            f"validation_size must be a fraction in [0, 1) such as 0.1, a count, or None for "
+            f"the default (10%, at most 5,000); got {size!r}"
+        )
 
 
 def holdout_count(n: int, size: float | int | None, num_classes: int = 1) -> int:
@@ -33,7 +59,8 @@ def holdout_count(n: int, size: float | int | None, num_classes: int = 1) -> int
         The number of examples to hold out.
 
     Raises:
-        DataError: `size` is negative, a fraction >= 1, or a count that leaves no training data.
+        DataError: `size` is not a validation_size (`check_validation_size`), or a count
+            that leaves no training data.
 
     Example:
         >>> holdout_count(50000, 0.1), holdout_count(50000, 5000), holdout_count(10, 0)
@@ -41,18 +68,15 @@ def holdout_count(n: int, size: float | int | None, num_classes: int = 1) -> int
         >>> holdout_count(50000, None), holdout_count(1000, None), holdout_count(30, None, 5)
         (5000, 100, 5)
     """
+    check_validation_size(size)
     if size is None:
         count = round(DEFAULT_VALIDATION_FRACTION * n)
         count = min(max(count, num_classes), MAX_DEFAULT_VALIDATION)
         return count if n - count >= num_classes else 0
-    if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
-        raise DataError(f"validation_size must be a fraction or a count, got {size!r}")
-    if isinstance(size, (float, np.floating)) and not float(size).is_integer():
-        if not 0.0 <= size < 1.0:
-            raise DataError(f"validation_size={size} must be a fraction in [0, 1) or a count")
+    if not float(size).is_integer():
         return round(float(size) * n)
     count = int(size)
-    if count < 0 or (count > 0 and count >= n):
+    if count > 0 and count >= n:
         raise DataError(
             f"validation_size={size} leaves no training data out of {n} examples; "
             "use a smaller count or a fraction such as 0.1"

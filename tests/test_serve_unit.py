@@ -1,24 +1,18 @@
-"""kerascls-serve on a tiny real run exported to INT8 TFLite by kerascls-export's code.
+"""kerascls-serve's app in-process: its handlers through FastAPI's TestClient, the
+decoding of uploads, the metrics, micro-batching and the bounded queue, the JSON errors,
+A/B and shadow variants.
 
-The run learns three colour classes from an image folder in a few epochs; export_model
-writes model_int8.tflite and model_float32.tflite with their manifest. The API is tested
-with FastAPI's TestClient (in-process); one test starts the real command on 127.0.0.1 and
-stops it. Slow (not in CI): a real Prometheus scrapes a running server.
+The models are the session's `exported_run` (tests/conftest.py): a tiny CNN that learnt
+three colour classes, exported to INT8 and float32 TFLite, ONNX and SavedModel by
+kerascls-export's code. tests/test_serve_e2e.py runs the real command over real HTTP.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
-import signal
-import socket
 import struct
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -27,37 +21,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import COLOUR_CLASSES, copy_run
+from helpers import COLOUR_CLASSES, DASHBOARD, PNG, colour_png, serving
 from PIL import Image
 
-from kerascls.cli.serve import main as serve_main
 from kerascls.data.images import ImageTooLargeError, decode_image_bytes, read_image
-from kerascls.export import export_model
 from kerascls.export.runners import load_runner
-from kerascls.serve import ServedModel, ServeSettings, best_export, create_app
+from kerascls.serve import ServedModel, ServeSettings, best_export
 from kerascls.serve.metrics import ServeMetrics, exported_names
 from kerascls.serve.variants import Router
 
-REPO = Path(__file__).resolve().parents[1]
-DASHBOARD = REPO / "monitoring" / "grafana-dashboard.json"
-
-
-# -- the run, its exports and the images -----------------------------------------------------
+# -- the models and the client ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def run(tiny_run, tmp_path_factory):
-    # a copy of the session's tiny run (a CNN on the colour folder): the exports go into it
-    run = copy_run(tiny_run, tmp_path_factory.mktemp("serve"))
-    plan = [
-        ("tflite", "int8"),
-        ("tflite", "float32"),
-        ("onnx", "float32"),
-        ("savedmodel", "float32"),
-    ]
-    manifest = export_model(run, plan)
-    assert [e["status"] for e in manifest.entries] == ["passed"] * 4, manifest.entries
-    return run
+def run(exported_run):
+    return exported_run
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +48,10 @@ def float32(run) -> Path:
     return run.path / "exports" / "model_float32.tflite"
 
 
-def colour_png(colour: str, size=(24, 40), seed: int = 0, fmt: str = "PNG") -> bytes:
-    """An image of one colour class (the model takes 16x16: the server must resize)."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 110, size=(*size, 3))
-    pixels[..., {"red": 0, "green": 1, "blue": 2}[colour]] += 140
-    buffer = io.BytesIO()
-    Image.fromarray(pixels.astype(np.uint8)).save(buffer, fmt)
-    return buffer.getvalue()
-
-
-def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not ready: {client.get('/readyz').json()}")
+@pytest.fixture(scope="module")
+def client(int8):
+    with serving(ServedModel(int8)) as client:
+        yield client
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
@@ -100,13 +65,6 @@ def metric(client: TestClient, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(match[3])
     return total
-
-
-@pytest.fixture(scope="module")
-def client(int8):
-    with TestClient(create_app(ServedModel(int8))) as client:
-        wait_ready(client)
-        yield client
 
 
 class SlowRunner:
@@ -135,7 +93,7 @@ def post_many(client: TestClient, count: int, **kwargs) -> list:
         response = client.post(
             "/v1/predict",
             content=colour_png(COLOUR_CLASSES[i % 3], seed=i),
-            headers={"content-type": "image/png"},
+            headers=PNG,
             **kwargs,
         )
         results[i] = (
@@ -281,7 +239,6 @@ def big_bomb() -> bytes:
     return buffer.getvalue()
 
 
-PNG = {"content-type": "image/png"}
 BAD_INPUTS = {
     "not an image": (dict(content=b"hello, world", headers=PNG), 400, "invalid_image"),
     "truncated png": (dict(content=truncated_png(), headers=PNG), 400, "invalid_image"),
@@ -355,8 +312,7 @@ def test_wrong_routes_and_methods_are_json_errors(client):
 )
 def test_every_format_is_served(run, name):
     path = run.path / name
-    with TestClient(create_app(ServedModel(path))) as client:
-        wait_ready(client)
+    with serving(ServedModel(path)) as client:
         files = [
             ("image", (f"{c}.png", colour_png(c, seed=9), "image/png")) for c in COLOUR_CLASSES
         ]
@@ -371,14 +327,59 @@ def test_every_format_is_served(run, name):
             assert model["manifest"]["status"] == "passed"
 
 
+class TiedRunner:
+    """A runner (no model) that gives every class of every image the same probability."""
+
+    format, precision, input_size = "tflite", "float32", (8, 8)
+    class_names = ["d", "c", "b", "a"]  # not sorted: the order must come from the index
+    num_classes = 4
+
+    def predict(self, images, batch_size=64):
+        return np.full((len(images), self.num_classes), 0.25, np.float32)
+
+
+def test_equal_probabilities_rank_in_class_index_order(tmp_path):
+    with serving(ServedModel(tmp_path / "tied.tflite", runner=TiedRunner())) as client:
+        response = client.post("/v1/predict?top_k=4", content=colour_png("red"), headers=PNG)
+    top = response.json()["predictions"][0]["top_k"]
+    assert [(t["index"], t["class"]) for t in top] == [(0, "d"), (1, "c"), (2, "b"), (3, "a")]
+    assert {t["probability"] for t in top} == {0.25}
+
+
+class FailingRunner(TiedRunner):
+    """A runner that works for the warm-up, then fails every call (a model that breaks)."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def predict(self, images, batch_size=64):
+        if self.failing:
+            raise RuntimeError("the model broke")
+        return super().predict(images, batch_size)
+
+
+def test_a_failing_model_is_a_500_json_error_and_the_traceback_stays_in_the_log(tmp_path):
+    runner = FailingRunner()
+    live = ServedModel(tmp_path / "broken.tflite", runner=runner)
+    with serving(live, raise_server_exceptions=False) as client:
+        runner.failing = True
+        response = client.post("/v1/predict", content=colour_png("red"), headers=PNG)
+        assert response.status_code == 500
+        assert response.json() == {
+            "error": {"kind": "internal", "message": "internal server error", "status": 500}
+        }
+        assert metric(client, "kerascls_errors_total", kind="internal", variant="live") == 1
+        assert metric(client, "kerascls_requests_total", status="500", variant="live") == 1
+        assert client.get("/healthz").status_code == 200
+
+
 # -- micro-batching and the bounded queue ----------------------------------------------------
 
 
 def test_concurrent_requests_share_a_model_call(int8):
     slow = SlowRunner(load_runner(int8), seconds=0.1)
     settings = ServeSettings(max_batch=8, max_wait_ms=50)
-    with TestClient(create_app(ServedModel(int8, runner=slow), settings=settings)) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8, runner=slow), settings=settings) as client:
         slow.calls.clear()  # the warm-up's
         results = post_many(client, 6)
         assert [r[0] for r in results] == [200] * 6
@@ -391,8 +392,7 @@ def test_concurrent_requests_share_a_model_call(int8):
 def test_a_full_queue_answers_503_with_retry_after_at_once(int8):
     slow = SlowRunner(load_runner(int8), seconds=0.4)
     settings = ServeSettings(max_batch=1, max_wait_ms=0, max_queue=1, max_in_flight=10)
-    with TestClient(create_app(ServedModel(int8, runner=slow), settings=settings)) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8, runner=slow), settings=settings) as client:
         results = post_many(client, 5)
         shed = [r for r in results if r[0] == 503]
         served = [r for r in results if r[0] == 200]
@@ -408,8 +408,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(int8):
 def test_too_many_requests_in_flight_are_shed_before_their_body_is_read(int8):
     slow = SlowRunner(load_runner(int8), seconds=0.4)
     settings = ServeSettings(max_batch=1, max_wait_ms=0, max_in_flight=1)
-    with TestClient(create_app(ServedModel(int8, runner=slow), settings=settings)) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8, runner=slow), settings=settings) as client:
         results = post_many(client, 3)
         kinds = sorted(r[3]["error"]["kind"] for r in results if r[0] == 503)
         assert kinds == ["overloaded", "overloaded"], [r[0] for r in results]
@@ -418,8 +417,7 @@ def test_too_many_requests_in_flight_are_shed_before_their_body_is_read(int8):
 
 def test_batching_off_runs_one_call_per_request(int8):
     settings = ServeSettings(max_batch=1, max_wait_ms=0)
-    with TestClient(create_app(ServedModel(int8), settings=settings)) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8), settings=settings) as client:
         assert all(r[0] == 200 for r in post_many(client, 4))
         assert metric(client, "kerascls_batch_size_count", variant="live") == 4
 
@@ -440,9 +438,7 @@ def test_split_proportions_and_sticky_clients():
 
 def test_candidate_answers_its_share_and_says_so(int8, float32):
     settings = ServeSettings(split=0.5)
-    app = create_app(ServedModel(int8), candidate=ServedModel(float32), settings=settings)
-    with TestClient(app) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8), candidate=ServedModel(float32), settings=settings) as client:
         seen = {}
         for i in range(24):
             client_id = f"user-{i}"
@@ -465,10 +461,8 @@ def test_candidate_answers_its_share_and_says_so(int8, float32):
 
 
 def test_shadow_sees_a_copy_and_agreement_is_measured(int8, float32, tmp_path):
-    app = create_app(ServedModel(int8), shadow=ServedModel(float32))
     images = [colour_png(COLOUR_CLASSES[i % 3], seed=100 + i) for i in range(9)]
-    with TestClient(app) as client:
-        wait_ready(client)
+    with serving(ServedModel(int8), shadow=ServedModel(float32)) as client:
         for data in images:
             body = client.post("/v1/predict", content=data, headers=PNG).json()
             assert body["variant"] == "live"  # the shadow never answers
@@ -530,199 +524,8 @@ def test_every_dashboard_query_uses_metrics_the_server_exports():
     assert promql_metric_names('sum by (le) (rate(x_bucket{a="b"}[5m]))') == {"x_bucket"}
 
 
-# -- the command -----------------------------------------------------------------------------
+# -- choosing what to serve -------------------------------------------------------------------
 
 
 def test_best_export_is_the_int8_tflite(run, int8):
     assert best_export(run) == int8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(args: list[str], port: int) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    command = [sys.executable, "-m", "kerascls.cli.serve", "--port", str(port), *args]
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by stop_server) a file, not a pipe: a full pipe would stall the server
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    process.log = log
-    return process
-
-
-def server_output(process: subprocess.Popen) -> str:
-    process.log.seek(0)
-    return process.log.read()
-
-
-def wait_http_ready(process: subprocess.Popen, port: int, timeout: float = 90.0) -> None:
-    import httpx2 as httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited: {server_output(process)}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server never became ready")
-
-
-def stop_server(process: subprocess.Popen) -> str:
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    output = server_output(process)
-    process.log.close()
-    return output
-
-
-def test_the_command_serves_a_run_on_localhost(run):
-    import httpx2 as httpx
-
-    port = free_port()
-    shadow = run.path / "exports" / "model_float32.tflite"
-    process = start_server(["--run", str(run.path), "--shadow", str(shadow)], port)
-    try:
-        wait_http_ready(process, port)
-        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).json()["models"]
-        assert [(m["variant"], m["precision"]) for m in models] == [
-            ("live", "int8"),
-            ("shadow", "float32"),
-        ]
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/v1/predict",
-            files={"image": ("cat.png", colour_png("green"), "image/png")},
-            timeout=10,
-        )
-        assert response.status_code == 200
-        body = response.json()
-        assert body["predictions"][0]["top_k"][0]["class"] == "green"
-        assert (body["format"], body["precision"]) == ("tflite", "int8")
-    finally:
-        output = stop_server(process)
-    assert process.returncode == 0, output
-    assert f"on http://127.0.0.1:{port}" in output
-
-
-def test_command_errors_are_one_line(tmp_path, capsys, run):
-    assert serve_main(["--logdir", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.startswith("error: no training runs under")
-    assert serve_main(["--model", str(tmp_path / "missing.tflite")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    (bare / "run.json").write_text(json.dumps({"created": 1, "model": {"name": "cnn"}}))
-    assert serve_main(["--run", str(bare)]) == 2
-    err = capsys.readouterr().err
-    assert "no export" in err and len(err.strip().splitlines()) == 1
-    with pytest.raises(SystemExit) as exit_:
-        serve_main(["--run", str(run.path), "--split", "0.1"])
-    assert exit_.value.code == 2
-    with pytest.raises(SystemExit):
-        serve_main(["--no-such-flag"])
-
-
-# -- slow: a real Prometheus scrapes a running server ----------------------------------------
-
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="apt-get install -y prometheus")
-def test_prometheus_reads_the_latency_histogram(run):
-    import httpx2 as httpx
-
-    port, prom_port = free_port(), free_port()
-    server = start_server(["--run", str(run.path)], port)
-    prom = None
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: kerascls-serve\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{port}']}}]\n"
-        )
-        try:
-            wait_http_ready(server, port)
-            prom = subprocess.Popen(
-                [
-                    PROMETHEUS,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp}/data",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for i in range(20):
-                httpx.post(
-                    f"http://127.0.0.1:{port}/v1/predict",
-                    content=colour_png(COLOUR_CLASSES[i % 3], seed=i),
-                    headers=PNG,
-                    timeout=10,
-                ).raise_for_status()
-            query = 'sum by (le) (kerascls_request_seconds_bucket{route="/v1/predict"})'
-            deadline, buckets = time.monotonic() + 60, {}
-            while time.monotonic() < deadline:
-                try:
-                    answer = httpx.get(
-                        f"http://127.0.0.1:{prom_port}/api/v1/query",
-                        params={"query": query},
-                        timeout=5,
-                    ).json()
-                    buckets = {
-                        r["metric"]["le"]: float(r["value"][1]) for r in answer["data"]["result"]
-                    }
-                except (httpx.HTTPError, KeyError, ValueError):
-                    buckets = {}
-                if buckets.get("+Inf", 0) >= 20:
-                    break
-                time.sleep(0.5)
-            assert buckets.get("+Inf") == 20, buckets
-            assert buckets["0.05"] >= 1  # some requests answered within 50 ms
-            p99 = httpx.get(
-                f"http://127.0.0.1:{prom_port}/api/v1/query",
-                params={
-                    "query": "histogram_quantile(0.99, sum by (le) "
-                    '(kerascls_request_seconds_bucket{route="/v1/predict"}))'
-                },
-                timeout=5,
-            ).json()["data"]["result"]
-            assert 0 < float(p99[0]["value"][1]) < 10
-            # every query of the Grafana dashboard is valid PromQL to this Prometheus, and
-            # most have data once rates have a few scrapes to work on
-            for i in range(10):
-                httpx.post(
-                    f"http://127.0.0.1:{port}/v1/predict",
-                    content=colour_png(COLOUR_CLASSES[i % 3], seed=i),
-                    headers=PNG,
-                    timeout=10,
-                ).raise_for_status()
-            time.sleep(3)
-            dashboard = json.loads(DASHBOARD.read_text())
-            exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
-            answered = 0
-            for expr in exprs:
-                answer = httpx.get(
-                    f"http://127.0.0.1:{prom_port}/api/v1/query",
-                    params={"query": expr.replace("$__rate_interval", "1m")},
-                    timeout=5,
-                ).json()
-                assert answer["status"] == "success", (expr, answer)
-                answered += bool(answer["data"]["result"])
-            assert answered >= len(exprs) // 2  # most have data after 20 requests
-        finally:
-            if prom is not None:
-                prom.terminate()
-                prom.wait(timeout=20)
-            stop_server(server)

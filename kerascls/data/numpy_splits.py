@@ -12,7 +12,7 @@ Example:
     >>> data = from_arrays(np.zeros((60, 8, 8, 3), np.uint8), np.arange(60) % 3)
     >>> calibration_images(data, 12).shape
     (12, 8, 8, 3)
-    >>> images, labels = split_arrays(heldout_split(data))
+    >>> images, labels = split_arrays(holdout_split(data))
     >>> images.dtype, len(images) == len(labels)
     (dtype('float32'), True)
 """
@@ -23,12 +23,12 @@ import numpy as np
 import numpy.typing as npt
 
 from kerascls.data.dataset import ImageDataset, Split
+from kerascls.data.holdout import stratified_split
 from kerascls.data.pipeline import make_pipeline
-from kerascls.data.splits import stratified_split
 from kerascls.errors import DataError
 
 
-def heldout_split(data: ImageDataset, *, test_fallback: bool = False) -> Split:
+def holdout_split(data: ImageDataset, *, test_fallback: bool = False) -> Split:
     """The split of `data` a model never trained on: validation, else (optionally) test.
 
     Args:
@@ -44,7 +44,7 @@ def heldout_split(data: ImageDataset, *, test_fallback: bool = False) -> Split:
         >>> import numpy as np
         >>> from kerascls.data import from_arrays
         >>> data = from_arrays(np.zeros((40, 8, 8, 3), np.uint8), np.arange(40) % 2)
-        >>> len(heldout_split(data)), len(data.validation)
+        >>> len(holdout_split(data)), len(data.validation)
         (4, 4)
     """
     split = data.validation
@@ -68,7 +68,7 @@ def split_arrays(
     """Decode a `Split` into images (N, H, W, 3) on 0-255 and int64 labels, in split order.
 
     Args:
-        split: e.g. `heldout_split(data)` or `data.train`.
+        split: e.g. `holdout_split(data)` or `data.train`.
         limit: at most this many examples: a seeded `stratified_split` sample, so every
             class is represented (a split is ordered by class: its head would be one class);
             None or a limit >= len(split): all of them.
