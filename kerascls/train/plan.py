@@ -30,7 +30,6 @@ Example:
     >>> import numpy as np
     >>> from kerascls.data import from_arrays
     >>> from kerascls.train.recipe import Recipe
-from kerascls.train.resolution import low_resolution_size, takes_any_size
     >>> data = from_arrays(np.zeros((600, 32, 32, 3), np.uint8), np.arange(600) % 2)
     >>> plan = plan_run(Recipe(), data, Machine(gpu=False))
     >>> plan.recipe.batch_size, plan.recipe.epochs, plan.recipe.time_budget

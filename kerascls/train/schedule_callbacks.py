@@ -45,50 +45,8 @@ def schedule_callbacks(
             `ResolutionSwitch` ends; None: one size.
     """
     deadline = None if recipe.time_budget is None else started + recipe.time_budget
-    budget = None
-    if recipe.time_budget is not None:
-        # the plan's time cap bounds its extra epochs; a budget the user set trains on
-        capped = run.info.time_capped
-        final = data.test if data.test is not None else data.validation
-        budget = TimeBudget(
-            deadline=deadline,
-            total_steps=total_steps,
-            steps_per_epoch=steps,
-            start_step=done_steps,
-            on_plan=lambda total: run.update(planned_steps=total),
-            max_steps=recipe.epochs * steps if capped else None,
-            final_images_ratio=len(final) / max(len(data.validation), 1),
-        )
-    callbacks: list[keras.callbacks.Callback] = []
-    if recipe.fine_tune_switch is not None:
-
-        def switched(step: int) -> None:
-            run.update(fine_tune_switched_at=step)
-            if budget is not None:  # unfrozen steps cost more: the budget re-measures
-                budget.speed_changed()
-
-        callbacks.append(
-            FineTunePhases(
-                recipe.fine_tune_switch,
-                total_steps,
-                recipe.fine_tune_unfreeze,
-                recipe.fine_tune_lr_factor,
-                on_switch=switched,
-                deadline=deadline,
-            )
-        )
-    if low_resolution is not None:
-
-        def full_size(step: int) -> None:
-            run.update(full_resolution_from_step=step)
-            if budget is not None:  # full-size steps cost more: the budget re-measures
-                budget.speed_changed()
-
-        callbacks.append(
-            ResolutionSwitch(
-                low_resolution.active, recipe.low_res_share, total_steps, on_switch=full_size
-            )
-        )
+    budget = _time_budget(recipe, run, data, total_steps, steps, done_steps, deadline)
+    callbacks = _phase_switches(recipe, run, total_steps, budget, deadline, low_resolution)
     if budget is not None:
         callbacks.append(budget)
     if recipe.lookahead:
@@ -97,4 +55,73 @@ def schedule_callbacks(
     callbacks.append(
         RunProgress(steps, total_steps, started, deadline=deadline, start_step=done_steps)
     )
+    return callbacks
+
+
+def _time_budget(
+    recipe: Recipe,
+    run: Run,
+    data: ImageDataset,
+    total_steps: Any,
+    steps: int,
+    done_steps: int,
+    deadline: float | None,
+) -> TimeBudget | None:
+    if deadline is None:
+        return None
+    # the plan's time cap bounds its extra epochs; a budget the user set trains on
+    capped = run.info.time_capped
+    final = data.test if data.test is not None else data.validation
+    return TimeBudget(
+        deadline=deadline,
+        total_steps=total_steps,
+        steps_per_epoch=steps,
+        start_step=done_steps,
+        on_plan=lambda total: run.update(planned_steps=total),
+        max_steps=recipe.epochs * steps if capped else None,
+        final_images_ratio=len(final) / max(len(data.validation), 1),
+    )
+
+
+def _phase_switches(
+    recipe: Recipe,
+    run: Run,
+    total_steps: Any,
+    budget: TimeBudget | None,
+    deadline: float | None,
+    low_resolution: LowResolution | None,
+) -> list[keras.callbacks.Callback]:
+    """The switches that change the cost of a step part-way (fine-tuning's unfrozen
+    backbone, full resolution after low): each is recorded in run.json, and the time
+    budget re-measures its speed after it."""
+
+    def recorded(key: str):
+        def on_switch(step: int) -> None:
+            run.update(**{key: step})
+            if budget is not None:
+                budget.speed_changed()
+
+        return on_switch
+
+    callbacks: list[keras.callbacks.Callback] = []
+    if recipe.fine_tune_switch is not None:
+        callbacks.append(
+            FineTunePhases(
+                recipe.fine_tune_switch,
+                total_steps,
+                recipe.fine_tune_unfreeze,
+                recipe.fine_tune_lr_factor,
+                on_switch=recorded("fine_tune_switched_at"),
+                deadline=deadline,
+            )
+        )
+    if low_resolution is not None:
+        callbacks.append(
+            ResolutionSwitch(
+                low_resolution.active,
+                recipe.low_res_share,
+                total_steps,
+                on_switch=recorded("full_resolution_from_step"),
+            )
+        )
     return callbacks
