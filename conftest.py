@@ -2,12 +2,24 @@
 
 `python -m pytest` collects both (pyproject.toml: testpaths, --doctest-modules), in one
 process: an example must leave no state behind that a later test or example would see.
+
+`import kerascls` first, as every command and example does: it turns TensorFlow's oneDNN
+kernels on before TensorFlow loads, so the tests run the same kernels as users do. The
+session fixtures (tests/fixtures.py) serve both: an example whose text names
+`trained_run` gets a copy of the tests' tiny trained run instead of training its own.
 """
+
+import kerascls  # noqa: F401, I001  (before anything imports TensorFlow)
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
+
+# tests/helpers.py and tests/fixtures.py, for the doctests of kerascls/ too
+sys.path.insert(0, str(Path(__file__).parent / "tests"))
+pytest_plugins = ["fixtures"]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -41,7 +53,13 @@ def _doctest_isolation(request, monkeypatch):
     if not isinstance(request.node, pytest.DoctestItem):
         yield
         return
-    monkeypatch.chdir(request.getfixturevalue("tmp_path"))
+    tmp_path = request.getfixturevalue("tmp_path")
+    monkeypatch.chdir(tmp_path)
+    if "trained_run" in (request.node.dtest.docstring or ""):
+        from helpers import copy_run
+
+        run = copy_run(request.getfixturevalue("tiny_run"), tmp_path / "trained")
+        request.getfixturevalue("doctest_namespace")["trained_run"] = run
     before = _policy()
     yield
     after = _policy()

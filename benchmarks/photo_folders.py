@@ -32,8 +32,8 @@ Usage:
     python benchmarks/photo_folders.py --folders pets2 --settings budget:5m
     python benchmarks/photo_folders.py --folders pets2 --settings budget:2m init:2m
         # --init-from the no-flag others8 run against training from scratch, equal time
-    python benchmarks/photo_folders.py --folders wild2 --settings noflags 'flags:--low-res 1'
-        # progressive resizing (the default plan) against one size, same folder, same run
+    python benchmarks/photo_folders.py --folders wild2 --settings noflags 'flags:--low-res 0.5'
+        # progressive resizing against the plan's one size, same folder, same run
     python benchmarks/photo_folders.py --build-only --root ../photo-folders
     python benchmarks/photo_folders.py --quick --root /tmp/pf --logdir /tmp/pf-logs
 """
@@ -247,7 +247,7 @@ def setting_flags(setting: str, init_run: Path | None = None) -> list[str]:
         return shlex.split(setting.split(":", 1)[1])
     raise SystemExit(
         f"unknown setting {setting!r}: use noflags, budget:DURATION (budget:5m), "
-        f"init:DURATION or 'flags:FLAGS' (e.g. 'flags:--low-res 1 --seed 2')"
+        f"init:DURATION or 'flags:FLAGS' (e.g. 'flags:--low-res 0.5 --seed 2')"
     )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 COLOUR_CLASSES = ("blue", "green", "red")  # sorted, as folder names are
+# the CNN of the tests' tiny runs: two stages of one small convolution each
+TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
 
 
 def write_colour_folder(root: Path, per_class: int = 36, seed: int = 0, size: int = 16) -> Path:

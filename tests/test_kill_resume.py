@@ -16,20 +16,23 @@ from helpers import write_colour_folder
 
 from kerascls.models import load_model
 
-# The child is kerascls-train, with Model.save_weights slowed down after it has written
-# the temporary backup file and before the rename: the window a kill must survive.
+# The child is kerascls-train, with Model.save_weights paused after it has written the
+# temporary file of its second backup and before the rename: the window a kill must survive.
 CHILD = textwrap.dedent(
     """
     import os, sys, time
     import keras
 
     save_weights = keras.Model.save_weights
+    writes = []
 
     def paused_save(self, path, *args, **kwargs):
         save_weights(self, path, *args, **kwargs)
         if ".tmp-" in str(path):
+            writes.append(path)
             print("INSIDE-BACKUP-WRITE", flush=True)
-            time.sleep(float(os.environ.get("PAUSE_SECONDS", "0")))
+            if len(writes) == int(os.environ.get("PAUSE_AT_WRITE", "0")):
+                time.sleep(float(os.environ.get("PAUSE_SECONDS", "0")))
 
     keras.Model.save_weights = paused_save
     from kerascls.cli.train import main
@@ -38,8 +41,10 @@ CHILD = textwrap.dedent(
 )
 
 
-def start(args: list[str], pause: float) -> subprocess.Popen:
-    env = {**os.environ, "PAUSE_SECONDS": str(pause), "TF_CPP_MIN_LOG_LEVEL": "2"}
+def start(args: list[str], pause: float, at_write: int) -> subprocess.Popen:
+    """kerascls-train that pauses `pause` seconds inside its `at_write`-th backup write."""
+    env = {**os.environ, "PAUSE_SECONDS": str(pause), "PAUSE_AT_WRITE": str(at_write)}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, *args],
         stdout=subprocess.PIPE,
@@ -54,7 +59,7 @@ def test_a_kill_inside_the_backup_write_resumes_to_a_complete_run(tmp_path):
     logdir = tmp_path / "logs"
     args = ["--data-dir", str(data), "--model", "cnn", "--epochs", "4", "--batch-size", "8"]
     args += ["--logdir", str(logdir), "--run-name", "killed", "--augment", "none"]
-    child = start(args, pause=60)
+    child = start(args, pause=60, at_write=2)  # killed well before the pause ends
     writes, deadline = 0, time.monotonic() + 240
     try:
         for line in child.stdout:  # the second backup: epoch 1's exists, epoch 2's is partial

@@ -101,6 +101,8 @@ def test_a_folder_run_starts_small_ends_full_size_and_saves_the_full_size_model(
         "cnn",
         data_dir=str(folder),
         epochs=4,
+        low_res_scale=0.5,  # as --low-res 0.5 sets it
+        set_by_user=("epochs", "low_res_scale"),
         model_kwargs={"filters": (8,), "convs_per_stage": 1},
         augment="none",
         logdir=str(tmp_path / "logs"),

@@ -14,14 +14,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import colour_dataset, copy_run
+from helpers import TINY_MODEL, colour_dataset, copy_run
 
 import kerascls
 from kerascls.errors import KerasclsError
 from kerascls.models import load_model
 from kerascls.train import Recipe, find_runs, fit, load_run, resume
-
-TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
 
 
 def tiny_recipe(tmp_path: Path, **overrides) -> Recipe:

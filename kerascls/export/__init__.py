@@ -1,19 +1,14 @@
 """Export trained models (SavedModel, TFLite, ONNX, TensorRT, Jetson) and check each one.
 
-Example (a tiny run, trained for one epoch on random images, exported at float32):
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from kerascls.data import from_arrays
+Example (`trained_run` is a finished run folder, e.g. `kerascls.runs.load_run()`, the
+newest under logs/; the tests hand the example a copy of their tiny trained run):
     >>> from kerascls.export import ExportOptions, export_model, plan_exports
-    >>> from kerascls.train import Recipe, fit
-    >>> x = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-    >>> data = from_arrays(x, np.arange(32) % 2, class_names=["cat", "dog"])
-    >>> run = fit(Recipe(model="cnn", model_kwargs={"filters": (8,)}, epochs=1,
-    ...                  augment="none", logdir=tempfile.mkdtemp()), data=data, verbose=0)
+    >>> from kerascls.runs import load_run
+    >>> run = load_run(trained_run.path)
     >>> plan_exports(["tflite", "onnx"], ["float32", "int8"])
     [('tflite', 'float32'), ('tflite', 'int8'), ('onnx', 'float32'), ('onnx', 'int8')]
     >>> plan = plan_exports(["tflite"], ["float32"])
-    >>> manifest = export_model(run, plan, data=data, options=ExportOptions())
+    >>> manifest = export_model(run, plan, options=ExportOptions())
     >>> [(e["format"], e["precision"], e["status"]) for e in manifest.entries]
     [('tflite', 'float32', 'passed')]
     >>> manifest.folder == run.path / "exports"

@@ -57,24 +57,17 @@ def default_run_name(model_name: str) -> str:
 class Run:
     """A training run folder and its run.json.
 
-    Example (a tiny run to open: one epoch of a small CNN on random images):
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from kerascls.data import from_arrays
-        >>> from kerascls.train import Recipe, fit
-        >>> x = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-        >>> data = from_arrays(x, np.arange(32) % 2, class_names=["cat", "dog"])
-        >>> logdir = tempfile.mkdtemp()
-        >>> _ = fit(Recipe(model="cnn", model_kwargs={"filters": (8,)}, epochs=1,
-        ...                augment="none", logdir=logdir), data=data, verbose=0)
+    Example (`trained_run`: a run of a tiny CNN, 4 epochs on red, green and blue images,
+    which the tests hand the example; yours are under logs/):
+        >>> logdir = trained_run.path.parents[1]
         >>> run = load_run(logdir=logdir)       # the newest run under logdir ("logs")
         >>> model = run.load_model()            # best.keras, Keras safe mode on
         >>> run.class_names, run.input_shape, run.model_name, model.output_shape
-        (['cat', 'dog'], (16, 16, 3), 'cnn', (None, 2))
+        (['blue', 'green', 'red'], (16, 16, 3), 'cnn', (None, 3))
         >>> run.info.status, run.info.epochs_completed   # run.json, typed (runs/record.py)
-        ('finished', 1)
+        ('finished', 4)
         >>> run.history()["epoch"].tolist()              # history.csv, one row an epoch
-        [0.0]
+        [0.0, 1.0, 2.0, 3.0]
     """
 
     path: Path

@@ -10,14 +10,16 @@ start of the run with its reason and kept in run.json under "plan":
   photos train for 400 steps in minutes); on a GPU at the folder's own size (up to 224).
   Whether 96 or 128 px would pay for their cost on photos with full detail is not
   measured (benchmarks/README.md: the folders there carry 32 px of detail);
-- the order of resolutions: a network that takes any image size trains the first half
-  of its steps at half the side (a quarter of the compute), then at full size
-  (kerascls/train/resolution.py). Not where the halved images would be under 32 px:
-  CIFAR-10's 32 px images train at one size;
+- the order of resolutions: one size throughout. Progressive resizing
+  (kerascls/train/resolution.py: the first half of the steps at half the side, a
+  quarter of the compute a step) was measured on the benchmark's 150 px photo folders
+  and did not pay on a CPU: at the same steps it ends about 30% sooner and scores 0 to
+  1.6 points lower, and given the time it saves as more steps it scored lower still
+  (benchmarks/README.md, "Progressive resizing"). The plan says so on a folder where
+  it applies, and `--low-res 0.5` trades those points for the time;
 - batch size, learning rate and augmentation: `adapt_recipe_to_data` (kerascls/train/adapt.py);
 - how long: the recipe's epochs, and on a small folder more of them, so that the run takes
-  at least the compute of `MIN_STEPS` full-size optimizer steps (10 epochs of 3,000 photos
-  are only a hundred; low-resolution steps count for what they cost).
+  at least `MIN_STEPS` optimizer steps (10 epochs of 3,000 photos are only a hundred).
   Those extra epochs are bounded on a CPU by a time cap (`CPU_TIME_CAP`): the run measures
   its speed on its first steps and shortens its schedule to end in time (TimeBudget). On a
   GPU they run in full.
@@ -55,9 +57,10 @@ TRANSFER_CPU_MAX_SIDE = 128
 MIN_STEPS = 400  # optimizer steps a run takes at least (the default takes 440 on CIFAR-10)
 MAX_EPOCHS = 60  # a small folder's epochs are raised to at most this
 CPU_TIME_CAP = 480.0  # seconds: the extra epochs of a small folder end by then on a CPU
-LOW_RES_SCALE = 0.5  # the first part of a run trains at this fraction of the side...
-LOW_RES_SHARE = 0.5  # ...for this share of its steps
-LOW_RES_MIN_SIDE = 32  # ...when the smaller images are at least this large
+# what --low-res 0.5 would start at, said in the plan where it applies: images that stay
+# at least LOW_RES_MIN_SIDE pixels at LOW_RES_SCALE of their side
+LOW_RES_SCALE = 0.5
+LOW_RES_MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -187,8 +190,9 @@ def _plan_image_size(recipe: Recipe, data: Any, machine: Machine, notes: list[st
 
 
 def _plan_resolutions(recipe: Recipe, data: Any, notes: list[str]) -> Recipe:
-    """Low resolution first, for a network that takes any size, on a folder whose images
-    stay at least LOW_RES_MIN_SIDE pixels when halved."""
+    """One size throughout (see the module's docstring), said where progressive resizing
+    would apply: a network that takes any size, on a folder of images that stay at least
+    LOW_RES_MIN_SIDE pixels at half their side. A scale the user chose is kept."""
     if "low_res_scale" in recipe.set_by_user or recipe.low_res_scale < 1:
         return recipe
     if data.train.paths is None or recipe.strategy != "default":
@@ -198,12 +202,11 @@ def _plan_resolutions(recipe: Recipe, data: Any, notes: list[str]) -> Recipe:
     size = low_resolution_size(data.image_size, LOW_RES_SCALE)
     if min(size) < LOW_RES_MIN_SIDE:
         return recipe
-    height, width = data.image_size
     notes.append(
-        f"resolutions: {size[0]}x{size[1]} for the first {LOW_RES_SHARE:.0%} of the steps "
-        f"(a quarter of the compute a step), then {height}x{width} (--low-res 1 for one size)"
+        f"resolutions: one size (--low-res {LOW_RES_SCALE:g} starts at {size[0]}x{size[1]}: "
+        f"about 30% less time, 0 to 1.6 points lower on the benchmark's photo folders)"
     )
-    return dataclasses.replace(recipe, low_res_scale=LOW_RES_SCALE, low_res_share=LOW_RES_SHARE)
+    return recipe
 
 
 def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[str]) -> Recipe:
@@ -213,19 +216,13 @@ def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[s
     if recipe.epochs is not None or recipe.time_budget is not None:
         return dataclasses.replace(recipe, epochs=default)
     steps_per_epoch = max(math.ceil(num_train / recipe.batch_size), 1)
-    # low-resolution steps cost less (compute goes with the pixels): the same compute as
-    # MIN_STEPS full-size steps buys more of them
-    share, scale = recipe.low_res_share, recipe.low_res_scale
-    min_steps = math.ceil(MIN_STEPS / (share * scale**2 + 1 - share))
-    needed = min(math.ceil(min_steps / steps_per_epoch), MAX_EPOCHS)
+    needed = min(math.ceil(MIN_STEPS / steps_per_epoch), MAX_EPOCHS)
     if needed <= default:
         return dataclasses.replace(recipe, epochs=default)
     changes: dict[str, Any] = {"epochs": needed}
     # the warm-up keeps its share of the run (the triangle's 23%)
     changes["warmup_epochs"] = recipe.warmup_epochs * needed / default
-    why = f"{steps_per_epoch} steps an epoch: at least {min_steps} steps in all"
-    if min_steps != MIN_STEPS:
-        why += f", the compute of {MIN_STEPS} at full size"
+    why = f"{steps_per_epoch} steps an epoch: at least {MIN_STEPS} steps in all"
     if machine.gpu:
         notes.append(f"epochs {default} -> {needed} ({why})")
     else:

@@ -4,22 +4,20 @@ Each function here is one subcommand: it reads what it needs (image files, a run
 calls the plotting and explanation API, writes PNGs atomically and returns what it wrote,
 for the CLI to print. Outputs go to `out_dir`, by default the run's viz/ folder.
 
-Example (on a tiny run: one epoch of a small CNN on random images):
-    >>> import tempfile
+Example (`trained_run` is a finished run folder, e.g. `kerascls.runs.load_run()`; the
+tests hand the example a copy of their tiny run, trained on red, green and blue images):
     >>> import numpy as np
-    >>> from kerascls.data import from_arrays
-    >>> from kerascls.train import Recipe, fit
+    >>> from kerascls.runs import load_run
     >>> from kerascls.viz.commands import explain_files, plot_run_curves
-    >>> x = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-    >>> data = from_arrays(x, np.arange(32) % 2, class_names=["cat", "dog"])
-    >>> run = fit(Recipe(model="cnn", model_kwargs={"filters": (8,)}, epochs=1,
-    ...                  augment="none", logdir=tempfile.mkdtemp()), data=data, verbose=0)
+    >>> run = load_run(trained_run.path)
     >>> plot_run_curves(run).relative_to(run.path)
     PosixPath('viz/curves.png')
-    >>> photo = write_png(run.path / "cat.png", x[0])
+    >>> red = np.zeros((16, 16, 3), np.uint8)
+    >>> red[..., 0] = 220
+    >>> photo = write_png(run.path / "red.png", red)
     >>> results = explain_files(run.load_model(), [photo], run.class_names, run.path / "viz")
-    >>> results[0].output.name, results[0].explained in ("cat", "dog")
-    ('cat_gradcam.png', True)
+    >>> results[0].output.name, results[0].explained
+    ('red_gradcam.png', 'red')
 """
 
 from __future__ import annotations

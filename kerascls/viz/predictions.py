@@ -6,17 +6,13 @@ writes predictions.npz into the run folder and the next one reads it. The cache 
 which checkpoint it came from (best.keras' size and modification time): a resumed run
 that saved a new best.keras gets fresh predictions.
 
-Example (a tiny run: one epoch of a small CNN on random in-memory images):
-    >>> import tempfile
-    >>> from kerascls.data import from_arrays
-    >>> from kerascls.train import Recipe, fit
-    >>> x = np.random.default_rng(0).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
-    >>> data = from_arrays(x, np.arange(32) % 2, class_names=["cat", "dog"])
-    >>> run = fit(Recipe(model="cnn", model_kwargs={"filters": (8,)}, epochs=1,
-    ...                  augment="none", logdir=tempfile.mkdtemp()), data=data, verbose=0)
-    >>> predictions = run_predictions(run, data)  # in-memory data: pass it again
-    >>> len(predictions.labels) == len(data.validation), (run.path / PREDICTIONS_FILE).is_file()
-    (True, True)
+Example (`trained_run` is a finished run folder, e.g. `kerascls.runs.load_run()`; the
+tests hand the example a copy of their tiny run, whose validation split holds 36 images):
+    >>> from kerascls.runs import load_run
+    >>> run = load_run(trained_run.path)
+    >>> predictions = run_predictions(run)  # the run's data, re-opened from run.json
+    >>> len(predictions.labels), (run.path / PREDICTIONS_FILE).is_file()
+    (36, True)
     >>> run_predictions(run).labels.tolist() == predictions.labels.tolist()  # from the cache
     True
 """

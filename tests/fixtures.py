@@ -1,9 +1,5 @@
-"""Shared test set-up.
-
-`import kerascls` first, as every command and example does: it turns TensorFlow's oneDNN
-kernels on before TensorFlow loads, so the tests run the same kernels as users do.
-
-Session fixtures, each built once however many test files use it:
+"""The session fixtures of tests/ and of the docstring examples (a pytest plugin that the
+root conftest.py loads), each built once however many test files use it:
 
 - `colour_folder`: an image folder, train/{blue,green,red}/*.png, 60 16x16 PNGs a class;
 - `tiny_run`: a finished run of a tiny CNN trained on it (4 epochs of Adam, 144 training
@@ -17,12 +13,8 @@ run folder (exports, a resume, a child run next to it) works on `copy_run(tiny_r
 (tests/helpers.py). Teardown fails if any of them changed.
 """
 
-import kerascls  # noqa: F401, I001  (before anything imports TensorFlow)
-
 import pytest
-from helpers import export_for_serving, folder_listing, write_colour_folder
-
-TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
+from helpers import TINY_MODEL, export_for_serving, folder_listing, write_colour_folder
 
 
 def _unchanged(folder, before: dict[str, int], name: str) -> None:
