@@ -5,7 +5,7 @@ process: an example must leave no state behind that a later test or example woul
 
 `import kerascls` first, as every command and example does: it turns TensorFlow's oneDNN
 kernels on before TensorFlow loads, so the tests run the same kernels as users do. The
-session fixtures (tests/fixtures.py) serve both: an example whose text names
+session fixtures (tests/shared_fixtures.py) serve both: an example whose text names
 `trained_run` gets a copy of the tests' tiny trained run instead of training its own.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-# tests/helpers.py and tests/fixtures.py, for the doctests of kerascls/ too
+# tests/helpers.py and tests/shared_fixtures.py, for the doctests of kerascls/ too
 sys.path.insert(0, str(Path(__file__).parent / "tests"))
-pytest_plugins = ["fixtures"]
+pytest_plugins = ["shared_fixtures"]  # not "fixtures": a name pytest uses itself
 
 
 @pytest.hookimpl(wrapper=True)

@@ -26,7 +26,7 @@ CLASSES = ("blue", "green", "red")  # sorted, as folder names are
 
 @pytest.fixture(scope="module")
 def run(tiny_run, tmp_path_factory):
-    """A copy of the shared tiny run (tests/conftest.py): the exports go into its folder."""
+    """A copy of the shared tiny run (tests/shared_fixtures.py): the exports go into its folder."""
     return copy_run(tiny_run, tmp_path_factory.mktemp("export"))
 
 

@@ -1,6 +1,6 @@
 """kerascls-predict and kerascls-bench on a real (tiny) run folder and its exports.
 
-The run is a copy of the shared tiny run (tests/conftest.py: three colour classes learnt
+The run is a copy of the shared tiny run (tests/shared_fixtures.py: three colour classes learnt
 from an image folder, so `run.dataset()` re-opens its 36 validation images); its exports
 are written with plain TF APIs (see test_runners.py) and listed in exports/manifest.json
 next to a TensorRT engine that cannot run here.

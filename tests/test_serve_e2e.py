@@ -2,7 +2,7 @@
 real HTTP, then stopped; and the command's one-line errors. Slow (not in CI): a real
 Prometheus scrapes a running server and answers every query of the Grafana dashboard.
 
-The models are the session's `exported_run` (tests/conftest.py); the app's handlers are
+The models are the session's `exported_run` (tests/shared_fixtures.py); the app's handlers are
 tested in-process in tests/test_serve_unit.py.
 """
 

@@ -2,7 +2,7 @@
 decoding of uploads, the metrics, micro-batching and the bounded queue, the JSON errors,
 A/B and shadow variants.
 
-The models are the session's `exported_run` (tests/conftest.py): a tiny CNN that learnt
+The models are the session's `exported_run` (tests/shared_fixtures.py): a tiny CNN that learnt
 three colour classes, exported to INT8 and float32 TFLite, ONNX and SavedModel by
 kerascls-export's code. tests/test_serve_e2e.py runs the real command over real HTTP.
 """
