@@ -529,3 +529,28 @@ def test_every_dashboard_query_uses_metrics_the_server_exports():
 
 def test_best_export_is_the_int8_tflite(run, int8):
     assert best_export(run) == int8
+
+
+@pytest.mark.parametrize("in_flight, waits", [(1, False), (2, True)])
+def test_the_batch_window_waits_only_for_requests_that_may_still_join(in_flight, waits):
+    import asyncio
+
+    from kerascls.serve.batcher import MicroBatcher
+
+    async def one_request() -> float:
+        batcher = MicroBatcher(
+            lambda x: x.sum(axis=(1, 2, 3))[:, None],
+            max_wait_ms=400,
+            requests_in_flight=lambda: in_flight,
+        )
+        batcher.start()
+        started = time.perf_counter()
+        await batcher.predict(np.ones((1, 2, 2, 3)), timeout=5)
+        seconds = time.perf_counter() - started
+        await batcher.stop()
+        return seconds
+
+    seconds = asyncio.run(one_request())
+    # alone in the server: answered at once; another request in flight: the window waits
+    # for it (bounds far from the 0.4 s window, not a speed test)
+    assert (seconds >= 0.39) if waits else (seconds < 0.2), seconds

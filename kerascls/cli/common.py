@@ -45,15 +45,22 @@ def import_tensorflow_quietly() -> None:
         tensorflow.config.list_physical_devices()
 
 
-def run_command(main: Callable[[list[str] | None], int | None], argv: list[str] | None) -> int:
+def run_command(
+    main: Callable[[list[str] | None], int | None],
+    argv: list[str] | None,
+    *,
+    tensorflow: bool = True,
+) -> int:
     """Run a command's main; turn kerascls errors and Ctrl-C into one line and an exit code.
 
     Bugs (any other exception) still show their traceback: hiding those helps nobody.
+    `tensorflow=False`: the command imports TensorFlow itself only if it needs it
+    (kerascls-serve of a .tflite or .onnx file never does).
     """
     from kerascls.errors import KerasclsError
 
     args = sys.argv[1:] if argv is None else argv
-    if not {"-h", "--help"} & set(args):  # --help stays fast: no TensorFlow
+    if tensorflow and not {"-h", "--help"} & set(args):  # --help stays fast: no TensorFlow
         import_tensorflow_quietly()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("kerascls").setLevel(logging.INFO)

@@ -22,8 +22,9 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 
-from kerascls.cli.common import run_command
+from kerascls.cli.common import import_tensorflow_quietly, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,8 +105,6 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def _live_path(args: argparse.Namespace):
-    from pathlib import Path
-
     from kerascls.runs import load_run
     from kerascls.serve import best_export
 
@@ -119,6 +118,8 @@ def _load(path, threads, what: str):
     from kerascls.export.runners import load_runner
     from kerascls.serve import ServedModel
 
+    if Path(path).is_dir() or Path(path).suffix == ".keras":  # SavedModel, Keras: TF runs them
+        import_tensorflow_quietly()
     start = time.perf_counter()
     runner = load_runner(path, threads=threads)
     seconds = time.perf_counter() - start
@@ -209,7 +210,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(_main, argv)
+    # TensorFlow only for the formats that need it (_load): a .tflite or .onnx server
+    # holds the runtime, the decoder and the web framework, not a 1 GB library
+    return run_command(_main, argv, tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -20,50 +20,45 @@ Example:
     >>> mean, std = channel_statistics(ds)
     >>> mean.round().tolist()
     [120.0, 120.0, 120.0]
+    >>> from kerascls.data import dataset_from_source
     >>> again = dataset_from_source(ds.source)  # e.g. from a run's run.json
     >>> again.class_names == ds.class_names
     True
 """
 
-from kerascls.data.arrays import from_arrays
-from kerascls.data.augment_config import AUGMENT_PRESETS, AugmentConfig, resolve_augment
-from kerascls.data.augmenter import Augmenter
-from kerascls.data.cifar10 import CIFAR10_CLASSES, load_cifar10
-from kerascls.data.dataset import ImageDataset, Split, describe_splits
-from kerascls.data.fingerprint import describe_changes, recorded_fingerprint
-from kerascls.data.folder import load_image_folder
-from kerascls.data.holdout import stratified_split
-from kerascls.data.images import IMAGE_EXTENSIONS, find_images, read_image
-from kerascls.data.imbalance import balanced_class_weights
-from kerascls.data.numpy_splits import calibration_images, holdout_split, split_arrays
-from kerascls.data.pipeline import LowResolution, make_pipeline
-from kerascls.data.sources import dataset_from_source
-from kerascls.data.statistics import channel_statistics
+from kerascls.lazy import lazy_getattr
 
-__all__ = [
-    "AUGMENT_PRESETS",
-    "CIFAR10_CLASSES",
-    "IMAGE_EXTENSIONS",
-    "AugmentConfig",
-    "Augmenter",
-    "ImageDataset",
-    "LowResolution",
-    "Split",
-    "balanced_class_weights",
-    "calibration_images",
-    "channel_statistics",
-    "dataset_from_source",
-    "describe_changes",
-    "describe_splits",
-    "find_images",
-    "from_arrays",
-    "holdout_split",
-    "load_cifar10",
-    "load_image_folder",
-    "make_pipeline",
-    "read_image",
-    "recorded_fingerprint",
-    "resolve_augment",
-    "split_arrays",
-    "stratified_split",
-]
+# public name -> module that defines it, imported on first use: most of them import
+# TensorFlow, which kerascls.data.pixels (the TensorFlow-free decoder of kerascls-serve)
+# and kerascls.data.images must not pull in.
+_LAZY = {
+    "from_arrays": "kerascls.data.arrays",
+    "AUGMENT_PRESETS": "kerascls.data.augment_config",
+    "AugmentConfig": "kerascls.data.augment_config",
+    "resolve_augment": "kerascls.data.augment_config",
+    "Augmenter": "kerascls.data.augmenter",
+    "CIFAR10_CLASSES": "kerascls.data.cifar10",
+    "load_cifar10": "kerascls.data.cifar10",
+    "ImageDataset": "kerascls.data.dataset",
+    "Split": "kerascls.data.dataset",
+    "describe_splits": "kerascls.data.dataset",
+    "describe_changes": "kerascls.data.fingerprint",
+    "recorded_fingerprint": "kerascls.data.fingerprint",
+    "load_image_folder": "kerascls.data.folder",
+    "stratified_split": "kerascls.data.holdout",
+    "IMAGE_EXTENSIONS": "kerascls.data.images",
+    "find_images": "kerascls.data.images",
+    "read_image": "kerascls.data.images",
+    "balanced_class_weights": "kerascls.data.imbalance",
+    "calibration_images": "kerascls.data.numpy_splits",
+    "holdout_split": "kerascls.data.numpy_splits",
+    "split_arrays": "kerascls.data.numpy_splits",
+    "LowResolution": "kerascls.data.pipeline",
+    "make_pipeline": "kerascls.data.pipeline",
+    "dataset_from_source": "kerascls.data.sources",
+    "channel_statistics": "kerascls.data.statistics",
+}
+
+__all__ = [*_LAZY]
+
+__getattr__ = lazy_getattr("kerascls.data", _LAZY, globals())

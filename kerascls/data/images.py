@@ -30,10 +30,14 @@ import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kerascls.errors import DataError
+
+if TYPE_CHECKING:
+    from kerascls.data.scan import ImageInfo
 
 # Extensions (lower case) that count as images when a folder is listed.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -119,6 +123,20 @@ def decode_image_bytes(
         ...     print(err)
         the image is 64x48 pixels (3,072 in all); the limit is 1,000
     """
+    info = check_upload(data, max_pixels, name)
+    return _decode(data, info.needs_pil, size, name)
+
+
+def check_upload(data: bytes, max_pixels: int | None, name: str) -> ImageInfo:
+    """The checks of an upload before it is decoded; its `ImageInfo` when it passes.
+
+    Shared by `decode_image_bytes` and the TensorFlow-free
+    `kerascls.data.pixels.decode_image_bytes_lean` (Pillow only: no TensorFlow here).
+
+    Raises:
+        ImageTooLargeError: the header declares more than `max_pixels` pixels.
+        DataError: empty, or not an image (`check_image` says why).
+    """
     import io
 
     from kerascls.data.scan import check_image
@@ -138,7 +156,7 @@ def decode_image_bytes(
             f"cannot read {name} as an image ({info}); expected a jpg, png, bmp, gif, webp "
             "or tiff file"
         )
-    return _decode(data, info.needs_pil, size, name)
+    return info
 
 
 def _declared_pixels(data: bytes) -> tuple[int, str] | None:

@@ -11,6 +11,11 @@ once with `QueueFullError` (the server answers 503 with Retry-After), so under o
 server sheds the excess in microseconds instead of queueing without bound. Nothing waits
 without bound either: callers give `predict` a timeout.
 
+The wait adapts to the load: given `requests_in_flight` (the server's count of predict
+requests being read, decoded or answered), the batcher waits only while some request in
+flight is not in the queue yet, i.e. could still join. Requests that come one at a time
+then never wait, and under load the window fills as before.
+
 With `max_batch=1` and `max_wait_ms=0` every request gets its own model call (batching off).
 
 Example:
@@ -72,6 +77,9 @@ class MicroBatcher:
         max_queue: most images waiting; a request that would pass it gets QueueFullError.
         on_batch: called with (images, seconds) after each model call (metrics).
         on_depth: called with the number of images waiting whenever it changes.
+        requests_in_flight: the number of requests that may still bring images (the
+            queued ones included); the batch waits for others only while it is larger than
+            the queue. None: always wait up to `max_wait_ms`.
         name: for thread names and messages.
     """
 
@@ -84,6 +92,7 @@ class MicroBatcher:
         max_queue: int = 64,
         on_batch: Callable[[int, float], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
+        requests_in_flight: Callable[[], int] | None = None,
         name: str = "model",
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait_ms < 0:
@@ -92,6 +101,7 @@ class MicroBatcher:
         self.max_batch, self.max_queue = max_batch, max_queue
         self.max_wait = max_wait_ms / 1000.0
         self._on_batch, self._on_depth = on_batch, on_depth
+        self._requests_in_flight = requests_in_flight
         self.name = name
         self._pending: collections.deque[_Item] = collections.deque()
         self._queued = 0  # images in _pending
@@ -168,6 +178,12 @@ class MicroBatcher:
         if self._on_depth is not None:
             self._on_depth(value)
 
+    def _more_may_join(self) -> bool:
+        """Whether a request not queued yet may still join the batch."""
+        if self._requests_in_flight is None:
+            return True
+        return self._requests_in_flight() > len(self._pending)
+
     async def _loop(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
@@ -176,7 +192,7 @@ class MicroBatcher:
                 self._wake.clear()
                 await self._wake.wait()
             deadline = self._pending[0].enqueued + self.max_wait
-            while self._queued < self.max_batch:
+            while self._queued < self.max_batch and self._more_may_join():
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0:
                     break

@@ -12,8 +12,8 @@ one-line message, which the app turns into a JSON error; none of it reaches the 
     415 unsupported_media_type   neither multipart nor an image content type
     400 empty_body / no_images / bad_multipart / invalid_image
 
-Images are decoded and resized by `kerascls.data.images.decode_image_bytes`, the function
-that shares `read_image`'s decoder and resize: the server sees the pixels training saw.
+Images are decoded and resized by `kerascls.data.pixels.decode_image_bytes_lean`: the
+pixels of training's decoder and resize (tested equal, pixel for pixel), without TensorFlow.
 """
 
 from __future__ import annotations
@@ -145,7 +145,10 @@ def decode_uploads(uploads: list[Upload], size: tuple[int, int], limits: Limits)
     Raises:
         ApiError: 413 image_too_large, or 400 invalid_image naming the upload.
     """
-    from kerascls.data.images import ImageTooLargeError, decode_image_bytes
+    # the training pipeline's pixels without TensorFlow (kerascls/data/pixels.py, tested
+    # pixel for pixel against it): a server of .tflite and .onnx files never loads TF
+    from kerascls.data.images import ImageTooLargeError
+    from kerascls.data.pixels import decode_image_bytes_lean
     from kerascls.errors import DataError
 
     images = []
@@ -154,7 +157,7 @@ def decode_uploads(uploads: list[Upload], size: tuple[int, int], limits: Limits)
         name = "the request body" if upload.name == "body" else name
         try:
             images.append(
-                decode_image_bytes(upload.data, size, max_pixels=limits.max_pixels, name=name)
+                decode_image_bytes_lean(upload.data, size, max_pixels=limits.max_pixels, name=name)
             )
         except ImageTooLargeError as err:
             raise ApiError(413, "image_too_large", str(err)) from None

@@ -111,6 +111,7 @@ class ServeState:
             max_queue=self.settings.max_queue,
             on_batch=on_batch,
             on_depth=m.queue_depth.labels(variant=name).set,
+            requests_in_flight=lambda: self.in_flight,
             name=name,
         )
         variant.batcher.start()
