@@ -8,6 +8,9 @@
     GET  /readyz       every model is loaded and warmed up (503 until then)
     GET  /metrics      Prometheus text format
 
+Every answer names the process that gave it in the header x-kerascls-worker (its PID):
+with several workers (kerascls-serve --workers N) that tells them apart.
+
 Every refusal is a JSON error {"error": {"kind", "message", "status"}}: 4xx for bad
 input, which never reaches the model; 503 with Retry-After when the server is full
 (`max_in_flight` requests, checked before the body is read, or `max_queue` images
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,7 +42,9 @@ from kerascls.serve.routes import PREDICT, ROUTES, router
 from kerascls.serve.state import ServeSettings, ServeState, app_state, attach
 from kerascls.serve.variants import CANDIDATE, CLIENT_HEADER, LIVE, SHADOW, ServedModel, Variant
 
-__all__ = ["ServeMiddleware", "ServeSettings", "ServeState", "create_app"]
+__all__ = ["WORKER_HEADER", "ServeMiddleware", "ServeSettings", "ServeState", "create_app"]
+
+WORKER_HEADER = "x-kerascls-worker"  # the PID of the process that answered
 
 
 def create_app(
@@ -69,7 +75,8 @@ def create_app(
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Prepare the models in the background while the server starts answering (/readyz
-    says 503 until they are ready); stop the batchers and the decoding pool at shutdown."""
+    says 503 until they are ready); at shutdown (after the server has finished the requests
+    in flight) answer what is still queued, then stop the batchers and the decoding pool."""
     state = app_state(app)
     task = asyncio.get_running_loop().create_task(state.prepare())
     yield
@@ -88,6 +95,7 @@ class ServeMiddleware:
 
     def __init__(self, app: Any, state: ServeState) -> None:
         self.app, self.state, self.metrics = app, state, state.metrics
+        self.worker = (WORKER_HEADER.encode(), str(os.getpid()).encode())
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -105,6 +113,7 @@ class ServeMiddleware:
         async def send_status(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), self.worker]}
             await send(message)
 
         if predict:
@@ -132,6 +141,7 @@ class ServeMiddleware:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"retry-after", b"1"),
+            self.worker,
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -140,6 +150,7 @@ class ServeMiddleware:
 
     def _count(self, route: str, status: str, variant: str, start: float) -> None:
         seconds = time.perf_counter() - start
+        self.metrics.refresh_memory()
         self.metrics.requests.labels(route=route, status=status, variant=variant).inc()
         self.metrics.request_seconds.labels(route=route, status=status, variant=variant).observe(
             seconds

@@ -109,6 +109,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.calls = 0  # model calls so far
+        self._busy = False  # a model call is running
         self.last_seconds = 0.0  # duration of the latest model call
 
     @property
@@ -124,8 +125,18 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"kerascls-{self.name}")
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    async def stop(self) -> None:
-        """Stop the loop; waiting requests fail with QueueFullError (server going down)."""
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop the loop. First, for up to `drain_s` seconds, let it answer the requests
+        already queued (a graceful shutdown); requests still waiting after that fail with
+        QueueFullError (server going down)."""
+        deadline = time.perf_counter() + drain_s
+        while (
+            self._task is not None
+            and not self._task.done()
+            and (self._pending or self._busy)
+            and time.perf_counter() < deadline
+        ):
+            await asyncio.sleep(0.002)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -209,6 +220,7 @@ class MicroBatcher:
                 if len(items) == 1
                 else np.concatenate([item.images for item in items])
             )
+            self._busy = True
             try:
                 probabilities, seconds = await loop.run_in_executor(
                     self._executor, self._timed, images
@@ -218,6 +230,8 @@ class MicroBatcher:
                     if not item.future.done():
                         item.future.set_exception(err)
                 continue
+            finally:
+                self._busy = False
             self.calls += 1
             self.last_seconds = seconds
             if self._on_batch is not None:

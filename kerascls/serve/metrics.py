@@ -7,11 +7,20 @@ what a model did, "none" for requests that reached no model (/healthz, /metrics,
 
 `METRIC_NAMES` lists every name the server exports (histograms as their _bucket, _sum and
 _count series); tests check the Grafana dashboard's queries against it.
+
+Several workers (kerascls-serve --workers N): with PROMETHEUS_MULTIPROC_DIR set (the parent
+sets it to a fresh folder before the workers start), every worker writes its values there
+and /metrics reads all of them (prometheus-client's multiprocess mode): counters and
+histograms add up across workers; each gauge combines as its `MetricSpec.mode` says (in
+flight, queue depth and memory add up over the live workers; a model is ready when it is in
+every live worker). prometheus-client's own process_* metrics are per process and not
+exported then; kerascls_process_resident_memory_bytes is the workers' total.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import NamedTuple
 
 from prometheus_client import (
@@ -21,6 +30,8 @@ from prometheus_client import (
     Histogram,
     ProcessCollector,
 )
+
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's multiprocess switch
 
 # seconds: fine steps where a small model answers (1-50 ms), coarse up to the timeout
 LATENCY_BUCKETS = (
@@ -54,7 +65,8 @@ REQUEST = ("route", "status", "variant")
 
 class MetricSpec(NamedTuple):
     """One metric: the `ServeMetrics` attribute that holds it, its type, name, help text,
-    labels and (histograms) buckets."""
+    labels, (histograms) buckets and (gauges) how the values of several workers combine
+    (prometheus-client's `multiprocess_mode`)."""
 
     attribute: str
     kind: type
@@ -62,6 +74,7 @@ class MetricSpec(NamedTuple):
     help: str
     labels: tuple[str, ...] = V
     buckets: tuple[float, ...] | None = None
+    mode: str = "livesum"
 
 
 # in the order /metrics lists them
@@ -96,9 +109,19 @@ METRICS = (
         buckets=BATCH_BUCKETS,
     ),
     MetricSpec(
-        "in_flight", Gauge, "kerascls_in_flight_requests", "Predict requests being served now"
+        "in_flight",
+        Gauge,
+        "kerascls_in_flight_requests",
+        "Predict requests being served now",
+        mode="livesum",
     ),
-    MetricSpec("queue_depth", Gauge, "kerascls_queue_depth", "Images waiting for a model call"),
+    MetricSpec(
+        "queue_depth",
+        Gauge,
+        "kerascls_queue_depth",
+        "Images waiting for a model call",
+        mode="livesum",
+    ),
     MetricSpec(
         "predictions",
         Counter,
@@ -125,9 +148,14 @@ METRICS = (
         Gauge,
         "kerascls_model_load_seconds",
         "Seconds it took to load the model",
+        mode="livemax",  # the slowest worker's
     ),
     MetricSpec(
-        "model_ready", Gauge, "kerascls_model_ready", "1 once the model is loaded and warmed up"
+        "model_ready",
+        Gauge,
+        "kerascls_model_ready",
+        "1 once the model is loaded and warmed up",
+        mode="livemin",  # in every live worker
     ),
     MetricSpec(
         "model_info",
@@ -135,12 +163,14 @@ METRICS = (
         "kerascls_model_info",
         "The model each variant serves (always 1)",
         ("variant", "name", "version", "format", "precision"),
+        mode="livemax",
     ),
     MetricSpec(
         "memory",
         Gauge,
         "kerascls_process_resident_memory_bytes",
         "Resident memory of the server process in bytes",
+        mode="livesum",  # all workers together
     ),
     MetricSpec(
         "shadow_comparisons",
@@ -159,7 +189,13 @@ METRICS = (
 
 class ServeMetrics:
     """The metrics of one app (`METRICS`, one attribute each), in their own
-    `CollectorRegistry`."""
+    `CollectorRegistry`; `exposition` is the registry /metrics exports.
+
+    Args:
+        multiprocess: the values of every worker, from PROMETHEUS_MULTIPROC_DIR (module
+            docstring). None: when that variable is set (prometheus-client then keeps
+            every value in files there anyway).
+    """
 
     requests: Counter
     request_seconds: Histogram
@@ -177,14 +213,38 @@ class ServeMetrics:
     shadow_comparisons: Counter
     shadow_agreements: Counter
 
-    def __init__(self) -> None:
+    def __init__(self, multiprocess: bool | None = None) -> None:
+        if multiprocess is None:
+            multiprocess = bool(os.environ.get(MULTIPROC_DIR))
+        self.multiprocess = multiprocess
         self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, ...
+        if not multiprocess:
+            ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, ...
         for spec in METRICS:
-            extra = {} if spec.buckets is None else {"buckets": spec.buckets}
+            extra: dict = {} if spec.buckets is None else {"buckets": spec.buckets}
+            if multiprocess and spec.kind is Gauge:
+                extra["multiprocess_mode"] = spec.mode
             metric = spec.kind(spec.name, spec.help, spec.labels, registry=self.registry, **extra)
             setattr(self, spec.attribute, metric)
-        self.memory.labels(variant="all").set_function(resident_memory_bytes)
+        self._memory_at = 0.0
+        if multiprocess:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            self.exposition = CollectorRegistry()
+            MultiProcessCollector(self.exposition)
+            self.refresh_memory()
+        else:
+            self.exposition = self.registry
+            self.memory.labels(variant="all").set_function(resident_memory_bytes)
+
+    def refresh_memory(self, every_s: float = 1.0) -> None:
+        """Workers: record this process's resident memory (at most every `every_s`
+        seconds; other workers cannot call a function of this one when /metrics is
+        read). One process: nothing to do, the gauge reads it when scraped."""
+        now = time.monotonic()
+        if self.multiprocess and now - self._memory_at >= every_s:
+            self._memory_at = now
+            self.memory.labels(variant="all").set(resident_memory_bytes())
 
 
 def resident_memory_bytes() -> float:

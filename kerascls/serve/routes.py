@@ -147,8 +147,8 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    """The app's metrics in Prometheus text format."""
+    """The app's metrics in Prometheus text format (every worker's, with --workers)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    registry = state_of(request).metrics.registry
+    registry = state_of(request).metrics.exposition
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -130,11 +130,13 @@ class ServeState:
         ).set(1)
 
     async def stop(self) -> None:
-        for task in list(self._background):
-            task.cancel()
+        """Shutdown: answer the images still queued (each batcher drains, within the
+        request timeout), then stop the batchers, shadow work and the decoding pool."""
         for variant in self.variants.values():
             if variant.batcher is not None:
-                await variant.batcher.stop()
+                await variant.batcher.stop(drain_s=self.settings.timeout_s)
+        for task in list(self._background):
+            task.cancel()
         self.decode_pool.shutdown(wait=False, cancel_futures=True)
 
     def record_predictions(self, variant: str, probabilities: np.ndarray) -> np.ndarray:
