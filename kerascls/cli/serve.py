@@ -5,6 +5,7 @@ kerascls-serve --run logs/cifar10/resnet20-...   that run's best export
 kerascls-serve --model model_int8.tflite --port 9000
 kerascls-serve --candidate new.tflite --split 0.1      10% of traffic to the candidate
 kerascls-serve --shadow new.tflite                     candidate on a copy of the traffic
+kerascls-serve --workers 4                             4 server processes on one port
 
 The best export is the run's INT8 TFLite file when kerascls-export wrote one that passed
 its checks, else its next best export (ONNX INT8, other TFLite, ONNX, SavedModel), else
@@ -13,18 +14,32 @@ its best.keras. --model serves any .tflite, .onnx, .keras file or SavedModel fol
 Routes: POST /v1/predict (multipart files or a raw image body; header X-Client-Id makes
 the A/B assignment sticky), GET /v1/models, /healthz, /readyz, /metrics (Prometheus).
 
+--workers N runs N server processes on the port (uvicorn's workers), each with its own
+models; the parent checks the models load, writes the settings to a JSON file the workers
+read (KERASCLS_SERVE_SETTINGS names it) and gives them a fresh PROMETHEUS_MULTIPROC_DIR, so
+/metrics adds up every worker's counts. SIGTERM or Ctrl-C stops accepting, finishes the
+requests in flight (up to 5 s), then exits.
+
 Exit status: 2 on errors (no run, no export, a model that does not load, a bad flag).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from kerascls.cli.common import import_tensorflow_quietly, run_command
+
+SETTINGS_ENV = "KERASCLS_SERVE_SETTINGS"  # the JSON file a worker reads its flags from
+WORKER_APP = "kerascls.cli.serve:worker_app"  # the factory uvicorn's workers call
+GRACEFUL_SHUTDOWN_S = 5  # finish the requests in flight for up to this long
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--logdir", default="logs", help="where to look for runs (default: logs)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes on the port, each with its own models (default: 1)",
+    )
     parser.add_argument("--candidate", default=None, help="a second model for A/B (--split)")
     parser.add_argument(
         "--split",
@@ -95,6 +116,8 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     positive = ("max_batch", "max_queue", "max_in_flight", "top_k", "max_files", "max_pixels")
     if args.threads < 1:
         parser.error("--threads must be >= 1")
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -176,11 +199,8 @@ def _settings(args: argparse.Namespace, has_candidate: bool):
     )
 
 
-def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _check(parser, args)
-    _require_serving_packages()
+def _app(args: argparse.Namespace):
+    """The app the flags ask for, its models loaded (a bad file fails here)."""
     from kerascls.serve import create_app
 
     live = _load(_live_path(args), args.threads, "live")
@@ -188,24 +208,84 @@ def _main(argv: list[str] | None) -> int:
     shadow = _load(args.shadow, args.threads, "shadow") if args.shadow else None
     _check_sizes(live, candidate=candidate, shadow=shadow)
     settings = _settings(args, has_candidate=candidate is not None)
-    app = create_app(live, candidate=candidate, shadow=shadow, settings=settings)
+    return create_app(live, candidate=candidate, shadow=shadow, settings=settings), live.path
+
+
+def worker_app():
+    """The app of one worker of `--workers N` (uvicorn calls this factory in each worker
+    process): the flags come from the JSON file that SETTINGS_ENV names, written by the
+    parent. TensorFlow is imported only where the model's format needs it (_load)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.getLogger("kerascls").setLevel(logging.INFO)
+    with open(os.environ[SETTINGS_ENV]) as f:
+        args = argparse.Namespace(**json.load(f))
+    app, _ = _app(args)
+    return app
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    _require_serving_packages()
+    if args.workers > 1:
+        return _serve_workers(args)
+    app, path = _app(args)
 
     import uvicorn
 
+    _announce(path, args)
+    uvicorn.run(app, **_uvicorn_options(args))
+    return 0
+
+
+def _uvicorn_options(args: argparse.Namespace) -> dict:
+    return {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level if args.log_level != "info" else "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
+
+
+def _announce(path, args: argparse.Namespace) -> None:
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
     print(
-        f"serving {live.path} on http://{args.host}:{args.port} "
+        f"serving {path} on http://{args.host}:{args.port}{workers} "
         f"(POST /v1/predict, GET /v1/models /healthz /readyz /metrics)",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level if args.log_level != "info" else "warning",
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """uvicorn's multi-process mode: `args.workers` processes on one port, each building
+    its app with `worker_app`. The models are loaded here once first, so a bad file is an
+    error now rather than workers failing (and being restarted) forever; then dropped."""
+    app, path = _app(args)
+    del app
+    args.model, args.run = str(path), None  # every worker serves the file checked here
+    import uvicorn
+
+    folder = Path(tempfile.mkdtemp(prefix="kerascls-serve-"))
+    metrics_dir = folder / "metrics"
+    metrics_dir.mkdir()
+    settings = folder / "settings.json"
+    settings.write_text(json.dumps(vars(args)))
+    saved = {name: os.environ.get(name) for name in (SETTINGS_ENV, "PROMETHEUS_MULTIPROC_DIR")}
+    os.environ[SETTINGS_ENV] = str(settings)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before any worker starts
+    try:
+        _announce(path, args)
+        uvicorn.run(WORKER_APP, factory=True, workers=args.workers, **_uvicorn_options(args))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 
