@@ -139,6 +139,123 @@ def test_command_errors_are_one_line(tmp_path, capsys, exported_run):
         serve_main(["--no-such-flag"])
 
 
+# -- --workers N: N processes on one port, one set of metrics, graceful shutdown -------------
+
+WORKER = "x-kerascls-worker"
+
+
+def worker_answers(url: str, path: str, count: int, **request) -> list[tuple[str, int]]:
+    """`count` requests to url+path, 8 at once: (PID that answered, status) of each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx2 as httpx
+
+    method = "POST" if "content" in request else "GET"
+
+    def one(_: int) -> tuple[str, int]:
+        answer = httpx.request(method, url + path, timeout=10, **request)
+        return answer.headers[WORKER], answer.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def uses_tensorflow(pid: str) -> bool:
+    """Whether the process has TensorFlow's libraries mapped (it imported tensorflow)."""
+    return "/tensorflow/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def predict_requests_counted(url: str) -> float:
+    import httpx2 as httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "kerascls_requests_total" and sample.labels["route"] == "/v1/predict"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+def test_two_workers_share_the_port_and_their_metrics_add_up(exported_run):
+    tflite = exported_run.path / "exports" / "model_int8.tflite"
+    with running_server(["--model", str(tflite), "--workers", "2"]) as server:
+        ready: set[str] = set()  # both workers ready: /readyz 200 from two PIDs
+        for _ in range(30):
+            ready |= {
+                pid for pid, status in worker_answers(server.url, "/readyz", 16) if status == 200
+            }
+            if len(ready) == 2:
+                break
+            time.sleep(0.2)
+        assert len(ready) == 2, ready
+        sent, answered = 0, set()
+        while len(answered) < 2 and sent < 400:  # the kernel picks the process per connection
+            answers = worker_answers(
+                server.url, "/v1/predict", 40, content=colour_png("red"), headers=PNG
+            )
+            assert [status for _, status in answers] == [200] * 40
+            sent, answered = sent + 40, answered | {pid for pid, _ in answers}
+        assert len(answered) == 2, answered
+        assert str(server.process.pid) not in answered  # workers answer, not the parent
+        # counters add up across workers (prometheus-client's multiprocess mode)
+        assert predict_requests_counted(server.url) == sent
+        # a .tflite server never imports TensorFlow: not in a worker, not in the parent
+        for pid in (*answered, str(server.process.pid)):
+            assert not uses_tensorflow(pid), pid
+        environ = Path(f"/proc/{min(answered)}/environ").read_bytes().split(b"\0")
+        metrics_dir = Path(
+            next(v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR="))
+            .split(b"=")[1]
+            .decode()
+        )
+        assert metrics_dir.is_dir() and any(metrics_dir.glob("*.db"))
+    assert server.process.returncode == 0, server.output
+    assert "with 2 workers" in server.output
+    assert not metrics_dir.exists()  # removed at exit
+
+
+def slow_body(image: bytes, pause: float) -> Iterator[bytes]:
+    """The image in two halves, `pause` seconds apart: a request still in flight."""
+    yield image[: len(image) // 2]
+    time.sleep(pause)
+    yield image[len(image) // 2 :]
+
+
+def test_sigterm_finishes_the_requests_in_flight(exported_run):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx2 as httpx
+
+    tflite = exported_run.path / "exports" / "model_int8.tflite"
+    image = colour_png("green")
+
+    def one(_: int) -> int:
+        return httpx.post(
+            f"{server.url}/v1/predict",
+            content=slow_body(image, 1.5),
+            headers={**PNG, "content-length": str(len(image))},
+            timeout=20,
+        ).status_code
+
+    server = Server(["--model", str(tflite), "--workers", "2"])
+    try:
+        server.wait_ready()
+        with ThreadPoolExecutor(6) as pool:
+            answers = [pool.submit(one, i) for i in range(6)]
+            time.sleep(0.6)  # every request has sent its first half and waits
+            server.process.send_signal(signal.SIGTERM)
+            statuses = [answer.result(timeout=30) for answer in answers]
+        assert statuses == [200] * 6
+        assert server.process.wait(timeout=20) == 0
+    finally:
+        server.stop()
+    with pytest.raises(httpx.HTTPError):  # and then it is gone
+        httpx.get(f"{server.url}/healthz", timeout=2)
+
+
 # -- slow: a real Prometheus scrapes a running server ----------------------------------------
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -554,3 +554,44 @@ def test_the_batch_window_waits_only_for_requests_that_may_still_join(in_flight,
     # alone in the server: answered at once; another request in flight: the window waits
     # for it (bounds far from the 0.4 s window, not a speed test)
     assert (seconds >= 0.39) if waits else (seconds < 0.2), seconds
+
+
+@pytest.mark.parametrize("drain_s, answered", [(5.0, 6), (0.0, 0)])
+def test_stop_drains_the_queue_first_in_a_graceful_shutdown(drain_s, answered):
+    import asyncio
+
+    from kerascls.serve.batcher import MicroBatcher, QueueFullError
+
+    def slow(x: np.ndarray) -> np.ndarray:
+        time.sleep(0.05)  # the queue is still full when stop is called
+        return x.sum(axis=(1, 2, 3))[:, None]
+
+    async def shutdown_with_requests_queued() -> list:
+        batcher = MicroBatcher(slow, max_batch=2, max_wait_ms=0)
+        batcher.start()
+        requests = [
+            asyncio.ensure_future(batcher.predict(np.ones((1, 2, 2, 3)) * i, timeout=5))
+            for i in range(6)
+        ]
+        await asyncio.sleep(0.01)  # queued, the first batch running
+        await batcher.stop(drain_s=drain_s)
+        return await asyncio.gather(*requests, return_exceptions=True)
+
+    results = asyncio.run(shutdown_with_requests_queued())
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert len(done) == answered, results
+    assert [float(r[0, 0]) for r in done] == [12.0 * i for i in range(answered)]
+    if not answered:  # no drain: the waiting requests hear the server is going down
+        assert all(isinstance(r, QueueFullError) for r in results), results
+
+
+def test_multiprocess_metrics_combine_gauges_as_their_spec_says(tmp_path, monkeypatch):
+    from kerascls.serve.metrics import METRICS
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    modes = {spec.name: spec.mode for spec in METRICS if spec.kind.__name__ == "Gauge"}
+    assert modes["kerascls_in_flight_requests"] == modes["kerascls_queue_depth"] == "livesum"
+    assert modes["kerascls_model_ready"] == "livemin"
+    single = ServeMetrics(multiprocess=False)
+    assert single.exposition is single.registry  # one process: the registry as before
+    assert "process_resident_memory_bytes" in exported_names(single)

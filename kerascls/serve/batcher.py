@@ -109,7 +109,7 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.calls = 0  # model calls so far
-        self._busy = False  # a model call is running
+        self._running: list[_Item] = []  # the requests of the model call running now
         self.last_seconds = 0.0  # duration of the latest model call
 
     @property
@@ -133,7 +133,7 @@ class MicroBatcher:
         while (
             self._task is not None
             and not self._task.done()
-            and (self._pending or self._busy)
+            and (self._pending or self._running)
             and time.perf_counter() < deadline
         ):
             await asyncio.sleep(0.002)
@@ -142,8 +142,8 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        while self._pending:
-            item = self._pending.popleft()
+        while self._pending or self._running:
+            item = self._pending.popleft() if self._pending else self._running.pop()
             if not item.future.done():
                 item.future.set_exception(QueueFullError(f"{self.name} model is stopping"))
         self._set_queued(0)
@@ -220,18 +220,19 @@ class MicroBatcher:
                 if len(items) == 1
                 else np.concatenate([item.images for item in items])
             )
-            self._busy = True
+            self._running = items
             try:
                 probabilities, seconds = await loop.run_in_executor(
                     self._executor, self._timed, images
                 )
             except Exception as err:  # the model failed: every request of the batch hears it
+                self._running = []
                 for item in items:
                     if not item.future.done():
                         item.future.set_exception(err)
                 continue
-            finally:
-                self._busy = False
+            # (cancelled by stop: _running stays, and stop fails its requests)
+            self._running = []
             self.calls += 1
             self.last_seconds = seconds
             if self._on_batch is not None:
