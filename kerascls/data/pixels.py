@@ -1,4 +1,4 @@
-"""The training pipeline's pixels without TensorFlow: Pillow and NumPy only (issue 31).
+"""The training pipeline's pixels without TensorFlow: Pillow and NumPy only.
 
 kerascls-serve serves .tflite and .onnx models without importing TensorFlow, yet must give
 a model exactly the pixels training gave it. `decode_image_bytes_lean` is
