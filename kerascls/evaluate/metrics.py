@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from kerascls.evaluate.ranking import top_k_indices
 from kerascls.runs.atomic import write_csv_atomic, write_json_atomic
 
 
@@ -85,7 +86,7 @@ def evaluate_predictions(
     )
     top5 = None
     if len(class_names) > 5:
-        top_k = np.argsort(-y_prob, axis=1)[:, :5]
+        top_k = top_k_indices(y_prob, 5)  # the server's ranking, ties in class order
         top5 = float((top_k == y_true[:, None]).any(axis=1).mean())
     per_class = [
         {
