@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,7 @@ class Explanation:
         ]
 
 
-class Explainer:
+class Explainer(ABC):
     """Base of the explanation methods: images and the classes to explain in, an
     `Explanation` out.
 
@@ -97,8 +98,10 @@ class Explainer:
             layer=self.layer,
         )
 
+    @abstractmethod
     def _explain(self, batch: np.ndarray, targets: np.ndarray) -> tuple[Any, Any, Any]:
-        raise NotImplementedError
+        """(maps, chosen class indices, probabilities) of `batch` for `targets`: what each
+        method computes; `__call__` does the rest."""
 
 
 def as_batch(images: Any, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
