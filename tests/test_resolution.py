@@ -116,3 +116,37 @@ def test_a_folder_run_starts_small_ends_full_size_and_saves_the_full_size_model(
     saved = keras.saving.load_model(run.path / "best.keras")
     assert saved.input_shape == (None, 64, 64, 3)  # exports and predictions take one size
     assert run.info["metrics"]["validation"]["accuracy"] > 0.9  # colours: easy when it learns
+
+
+def test_a_killed_run_planned_smaller_than_its_photos_resumes_at_the_planned_size(tmp_path):
+    # the plan trains 96 px photos at 64x64 on a CPU; --resume reloads the folder (at 96)
+    # and must train on at 64 again, with the progressive switch where it was
+    from kerascls.train import resume
+
+    class StopAfterOneEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt
+
+    folder = write_colour_folder(tmp_path / "photos", per_class=24, size=96)
+    recipe = Recipe.for_model(
+        "cnn",
+        data_dir=str(folder),
+        epochs=3,
+        low_res_scale=0.5,
+        set_by_user=("epochs", "low_res_scale"),
+        model_kwargs={"filters": (8,), "convs_per_stage": 1},
+        augment="none",
+        logdir=str(tmp_path / "logs"),
+    )
+    with pytest.raises(KeyboardInterrupt):
+        fit(recipe, verbose=0, callbacks=[StopAfterOneEpoch()])
+    (run_dir,) = [p.parent for p in (tmp_path / "logs").glob("*/*/run.json")]
+    switched = json.loads((run_dir / "run.json").read_text()).get("full_resolution_from_step")
+    run = resume(run_dir, verbose=0)
+    assert run.info["status"] == "finished" and run.info["epochs_completed"] == 3
+    # the switch is recorded once, when it happened
+    assert json.loads((run_dir / "run.json").read_text())["full_resolution_from_step"] == (
+        switched if switched is not None else run.info["full_resolution_from_step"]
+    )
+    assert run.info["plan"]["image_size"] == [64, 64]
+    assert keras.saving.load_model(run.path / "best.keras").input_shape == (None, 64, 64, 3)

@@ -214,6 +214,8 @@ def _train(
 def _prepare(recipe: Recipe, resumed: Resumed | None, data, verbose) -> _Prepared:
     """The data and, for a new run, its plan; the run folder; the input pipelines."""
     data = data if data is not None else load_data(recipe)
+    if resumed is not None:
+        data = _at_trained_size(data, resumed)
     if data.validation is None or len(data.validation) == 0:
         raise KerasclsError(
             "training needs a validation split to pick the best epoch: add a validation/ "
@@ -248,6 +250,15 @@ def _prepare(recipe: Recipe, resumed: Resumed | None, data, verbose) -> _Prepare
         total_steps=_total_steps(recipe, resumed, steps),
         resumed=resumed,
     )
+
+
+def _at_trained_size(data, resumed: Resumed):
+    """A resumed run's folder at the size the run trains at: its plan may have chosen a
+    smaller one than the photos' own (64x64 on a CPU), which the recipe does not hold."""
+    size = tuple(resumed.run.input_shape[:2])
+    if data.image_size == size or data.train.paths is None:
+        return data
+    return data.resized(size, f"{size[0]}x{size[1]}, the size the run trains at")
 
 
 def _normalization(recipe: Recipe, data, resumed: Resumed | None) -> Normalization | None:

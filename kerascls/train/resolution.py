@@ -91,17 +91,21 @@ class ResolutionSwitch(keras.callbacks.Callback):
         self.total_steps = total_steps
         self.on_switch = on_switch
         self.switched_at: int | None = None
+        self._first_batch = True
 
     def switch_step(self) -> int:
         total = int(keras.ops.convert_to_numpy(self.total_steps))
         return int(self.share * max(total, 0))
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        first, self._first_batch = self._first_batch, False
         if not bool(self.low_resolution.numpy()):
             return
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         if step >= self.switch_step():
             self.low_resolution.assign(False)
+            if first and step > self.switch_step():
+                return  # a resumed run past its switch: already recorded when it happened
             self.switched_at = step
             log.info("full resolution from step %d", step)
             if self.on_switch is not None:
