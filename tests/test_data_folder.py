@@ -245,3 +245,21 @@ def test_images_without_class_folders(tmp_path):
     save(solid(RED, size=(4, 4)), tmp_path / "train" / "0.png")
     with pytest.raises(DataError, match="no class folders"):
         load_image_folder(tmp_path)
+
+
+def test_training_seeds_share_one_validation_set(plain):
+    """Runs of several --seed values are scored on the same held-out images; the hold-out
+    moves only with validation_seed, and an older run.json (no such field) keeps the
+    hold-out its own seed drew."""
+    from kerascls.train import Recipe
+    from kerascls.train.fit import load_data
+
+    def held_out(**fields):
+        return set(
+            load_data(Recipe(data_dir=str(plain), validation_size=0.2, **fields)).validation.paths
+        )
+
+    assert held_out(seed=1) == held_out(seed=2) == held_out(seed=7, validation_seed=0)
+    assert held_out(seed=1, validation_seed=4) != held_out(seed=1)
+    old = Recipe.from_dict({"data_dir": str(plain), "validation_size": 0.2, "seed": 4})
+    assert set(load_data(old).validation.paths) == held_out(seed=1, validation_seed=4)

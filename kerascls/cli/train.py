@@ -88,7 +88,15 @@ def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, help="default: planned for the data")
     parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument(
+        "--seed", type=int, help="seed of the initial weights, the shuffle and augmentation"
+    )
+    parser.add_argument(
+        "--validation-seed",
+        type=int,
+        help="seed of the images held out of train/ for validation (default 0: the same "
+        "images whatever --seed is)",
+    )
     parser.add_argument(
         "--time-budget",
         metavar="DURATION",
@@ -151,6 +159,7 @@ _FLAG_FIELDS = (
     "batch_size",
     "lr",
     "seed",
+    "validation_seed",
     "logdir",
     "run_name",
     "strategy",

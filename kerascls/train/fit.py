@@ -96,9 +96,9 @@ def load_data(recipe: Recipe):
             recipe.data_dir,
             image_size=recipe.image_size,
             validation_size=recipe.validation_size,
-            seed=recipe.seed,
+            seed=recipe.validation_seed,
         )
-    return load_cifar10(validation_size=recipe.validation_size, seed=recipe.seed)
+    return load_cifar10(validation_size=recipe.validation_size, seed=recipe.validation_seed)
 
 
 def dataset_name(recipe: Recipe, data: Any = None) -> str:
