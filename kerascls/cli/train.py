@@ -80,6 +80,18 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
         help="start from an earlier kerascls run's weights (its folder), with a new head "
         "when the classes differ; the model is that run's unless --model is given",
     )
+    parser.add_argument(
+        "--distill-from",
+        nargs="+",
+        metavar="RUN",
+        help="train towards the mean predictions of these finished runs (same classes, "
+        "image size and held-out images) mixed with the labels",
+    )
+    parser.add_argument(
+        "--distill-weight",
+        type=float,
+        help="the teachers' share of each training target, in (0, 1] (default 0.5)",
+    )
 
 
 def _add_schedule_flags(parser: argparse.ArgumentParser) -> None:
@@ -213,6 +225,10 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
     if args.no_plan:
         given["adapt_to_data"] = False
     given.update(_starting_weights(args, given.get("model")))
+    if args.distill_from:  # absolute: run.json must name the same runs wherever resumed
+        given["distill_from"] = tuple(str(Path(run).resolve()) for run in args.distill_from)
+    if args.distill_weight is not None:
+        given["distill_weight"] = args.distill_weight
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
     not_choices = ("data_dir", "logdir", "mlflow")

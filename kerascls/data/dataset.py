@@ -40,6 +40,9 @@ class Split:
         images: uint8 array (N, height, width, 3), or None for a file split.
         needs_pil: bool array (N,) for file splits: True where TensorFlow's decoders cannot
             read the file correctly (e.g. 1-bit or palette BMP) and Pillow decodes it.
+        soft_targets: float32 array (N, num_classes), or None: the target each image is
+            trained towards instead of its one-hot label (distillation,
+            kerascls/train/teacher_targets.py); `labels` stay the true classes.
 
     Example:
         >>> import numpy as np
@@ -55,6 +58,7 @@ class Split:
     paths: np.ndarray | None = None
     images: np.ndarray | None = None
     needs_pil: np.ndarray | None = None
+    soft_targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if (self.paths is None) == (self.images is None):
@@ -62,6 +66,10 @@ class Split:
         n = len(self.paths if self.paths is not None else self.images)
         if len(self.labels) != n:
             raise ValueError(f"{n} images but {len(self.labels)} labels")
+        if self.soft_targets is not None and self.soft_targets.shape != (n, self.num_classes):
+            raise ValueError(
+                f"soft_targets of shape {self.soft_targets.shape}, expected {(n, self.num_classes)}"
+            )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -88,6 +96,7 @@ class Split:
             paths=pick(self.paths),
             images=pick(self.images),
             needs_pil=pick(self.needs_pil),
+            soft_targets=pick(self.soft_targets),
         )
 
 

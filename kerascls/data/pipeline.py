@@ -91,7 +91,9 @@ def make_pipeline(
             "strong") or a dict of its fields; None: no augmentation.
         seed: seed of the shuffle, the oversampling and the augmentation; the same seed
             gives the same batches, epoch by epoch.
-        one_hot: labels as float32 one-hot rows instead of int32 indices.
+        one_hot: labels as float32 one-hot rows instead of int32 indices; a split with
+            `soft_targets` (distillation) gives those rows instead (and its int labels
+            without one_hot).
         oversample: draw each class about equally often (an epoch keeps its usual length);
             a seeded rejection sampler over the cached examples.
         cache: True: cache decoded images in memory; a file path: cache there (for data
@@ -111,6 +113,8 @@ def make_pipeline(
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     config = _augment_config(augment if training else None, one_hot)
+    if split.soft_targets is not None and one_hot and training and oversample:
+        raise ValueError("a split with soft targets cannot be oversampled: it draws by label")
     ds = _batches(split, batch_size, training, seed, cache, oversample, one_hot)
     if repeat:
         ds = ds.repeat()
@@ -141,7 +145,7 @@ def _batches(
     one_hot: bool,
 ) -> tf.data.Dataset:
     """Batches of (float32 images, labels), shuffled and oversampled when training."""
-    ds = _decoded(split, training, seed, cache)
+    ds = _decoded(split, training, seed, cache, soft=one_hot and split.soft_targets is not None)
     if training:
         ds = ds.shuffle(_shuffle_buffer(split), seed=seed, reshuffle_each_iteration=True)
         if oversample:
@@ -150,7 +154,7 @@ def _batches(
     num_classes = split.num_classes
 
     def finish(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if one_hot:
+        if one_hot and labels.dtype.is_integer:  # soft targets arrive as float rows
             labels = tf.one_hot(labels, num_classes, dtype=tf.float32)
         return tf.cast(images, tf.float32), labels
 
@@ -208,9 +212,12 @@ def _as_split(data: ImageDataset | Split, training: bool) -> Split:
     raise TypeError(f"expected an ImageDataset or a Split, got {type(data).__name__}")
 
 
-def _decoded(split: Split, training: bool, seed: int, cache: Any) -> tf.data.Dataset:
-    """(uint8 image, int32 label) elements; files decoded and cached."""
-    labels = split.labels.astype(np.int32)
+def _decoded(
+    split: Split, training: bool, seed: int, cache: Any, soft: bool = False
+) -> tf.data.Dataset:
+    """(uint8 image, int32 label) elements, or with `soft` (uint8 image, float32 row of
+    the split's soft targets); files decoded and cached."""
+    labels = split.soft_targets.astype(np.float32) if soft else split.labels.astype(np.int32)
     if split.in_memory:
         return tf.data.Dataset.from_tensor_slices((split.images, labels))
 

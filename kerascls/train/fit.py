@@ -76,6 +76,7 @@ from kerascls.train.resume_state import Resumed
 from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_seed
 from kerascls.train.schedule_callbacks import schedule_callbacks
 from kerascls.train.schedules import build_optimizer
+from kerascls.train.teacher_targets import with_teacher_targets
 from kerascls.train.tracking import MlflowLogger, finish_mlflow_run, start_mlflow_run
 from kerascls.train.transfer_learning import init_from_run, prepare_optimizer_for_phases
 
@@ -229,6 +230,8 @@ def _prepare(recipe: Recipe, resumed: Resumed | None, data, verbose) -> _Prepare
         if verbose != 0 and is_chief():
             print(describe_splits(data))
             print(plan.describe())
+    if recipe.distill_from:  # the teachers' targets on the images at the size trained
+        data = with_teacher_targets(data, recipe.distill_from, recipe.distill_weight, verbose)
     normalization = _normalization(recipe, data, resumed)
     run_dir = resumed.run.path if resumed else _new_run_dir(recipe, data)
     if resumed and is_chief():

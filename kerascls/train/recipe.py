@@ -93,6 +93,10 @@ class Recipe:
     # the rest at full size. 1: one size throughout. The plan sets it on photo folders.
     low_res_scale: float = 1.0
     low_res_share: float = 0.5
+    # Distillation (kerascls/train/teacher_targets.py): train towards a mix of the labels and the
+    # mean probabilities of these earlier runs (same classes, size and hold-out).
+    distill_from: tuple[str, ...] = ()
+    distill_weight: float = 0.5  # the teachers' share of each target
 
     # --- optimisation ---------------------------------------------------------------------
     # None: planned by the run, DEFAULT_EPOCHS or more on a small folder (bounded in time on
@@ -239,7 +243,7 @@ class Recipe:
         # run.json of runs before `validation_seed`: their hold-out followed `seed`
         values.setdefault("validation_seed", values.get("seed", 0))
         # JSON turns tuples into lists; put them back so equality and hashing behave.
-        for name in ("image_size", "step_epochs", "set_by_user"):
+        for name in ("image_size", "step_epochs", "set_by_user", "distill_from"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
         return cls(**values)
@@ -322,6 +326,11 @@ _FIELD_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         "low_res_scale",
         lambda v: 0 < v <= 1,
         "low_res_scale must be a fraction of the image side in (0, 1] (1: one size), got {value!r}",
+    ),
+    (
+        "distill_weight",
+        lambda v: 0 < v <= 1,
+        "distill_weight must be the teachers' share of each target in (0, 1], got {value!r}",
     ),
     (
         "low_res_share",
@@ -424,6 +433,14 @@ def _one_imbalance_correction(recipe: Recipe) -> None:
         raise KerasclsError("use class_weights or oversample, not both: each corrects imbalance")
 
 
+def _distillation_keeps_the_draw(recipe: Recipe) -> None:
+    if recipe.distill_from and recipe.oversample:
+        raise KerasclsError(
+            "distillation (distill_from) and oversample do not mix: oversampling draws by "
+            "class label, distillation trains towards mixed targets; use class_weights"
+        )
+
+
 # The rules that look at more than one field, or ask another module, in the order they are
 # checked (after _FIELD_RULES); each raises KerasclsError with its message.
 _RECIPE_RULES: tuple[Callable[[Recipe], None], ...] = (
@@ -438,4 +455,5 @@ _RECIPE_RULES: tuple[Callable[[Recipe], None], ...] = (
     _fine_tuning_has_a_backbone,
     _low_resolution_can_run,
     _one_imbalance_correction,
+    _distillation_keeps_the_draw,
 )

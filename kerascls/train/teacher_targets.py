@@ -1,0 +1,123 @@
+"""Distillation while training: targets from the averaged predictions of earlier runs.
+
+A run with `Recipe.distill_from` (`--distill-from RUN [RUN ...]`) trains each image towards
+
+    (1 - distill_weight) * its one-hot label + distill_weight * the teachers' mean probabilities
+
+instead of its one-hot label alone (Hinton et al. 2015's soft targets; an ensemble of short
+runs as the teacher, as in Allen-Zhu & Li 2020). The teachers' probabilities are computed
+once, before training, on the training images as they are decoded (each averaged with its
+mirror image, since training flips): the teachers never run inside the training loop,
+where on a CPU each one would add about a third of a training step. Label smoothing still
+applies on top, as to one-hot labels.
+
+This is distillation to make a run better at its own size (`kerascls-train
+--distill-from`); distillation to make a run smaller, with one teacher in the loop and a
+temperature, is `kerascls-optimize --distill` (kerascls/optimize/distillation.py).
+
+Each teacher must be a finished kerascls run on the same classes and image size that held
+out the same validation images: a teacher that trained on this run's validation images
+would carry them into its targets, and the validation accuracy would no longer measure
+anything. Teachers of different seeds share a hold-out by default (`validation_seed`).
+
+Example:
+    >>> import numpy as np
+    >>> mix_targets(np.array([0, 1]), np.array([[0.6, 0.4], [0.5, 0.5]]), weight=0.5)
+    array([[0.8 , 0.2 ],
+           [0.25, 0.75]], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from kerascls.errors import KerasclsError
+
+# The source fields that decide which images a dataset holds out for validation.
+_HOLD_OUT_KEYS = ("kind", "root", "validation_size", "seed")
+
+
+def mix_targets(labels: np.ndarray, teacher_probs: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) x one-hot(labels) + weight x teacher_probs, float32 rows."""
+    one_hot = np.eye(teacher_probs.shape[1], dtype=np.float64)[labels]
+    return ((1.0 - weight) * one_hot + weight * teacher_probs).astype(np.float32)
+
+
+def with_teacher_targets(data: Any, teachers: Sequence[str], weight: float, verbose: Any = 1):
+    """`data` whose train split carries the distillation targets of `teachers` (run
+    folders); the validation and test splits are unchanged."""
+    from kerascls.runs import load_run
+
+    runs = [load_run(path) for path in teachers]
+    for run in runs:
+        _check_teacher(run, data)
+    probs = np.mean([_mirrored_predictions(run, data.train) for run in runs], axis=0)
+    agreement = float(np.mean(np.argmax(probs, axis=1) == data.train.labels))
+    if verbose != 0:
+        print(
+            f"distillation: {len(runs)} teacher{'s' * (len(runs) > 1)} "
+            f"({agreement:.1%} right on the training images), weight {weight:g}"
+        )
+    targets = mix_targets(data.train.labels, probs, weight)
+    return dataclasses.replace(data, train=dataclasses.replace(data.train, soft_targets=targets))
+
+
+def _check_teacher(run: Any, data: Any) -> None:
+    """A clear error for a teacher that cannot teach this run."""
+    if run.info.status != "finished":
+        raise KerasclsError(
+            f"teacher {run.path} has not finished training (status {run.info.status})"
+        )
+    if list(run.class_names) != list(data.class_names):
+        raise KerasclsError(
+            f"teacher {run.path} knows the classes {list(run.class_names)}, this data has "
+            f"{list(data.class_names)}: distill from runs on the same classes"
+        )
+    if tuple(run.input_shape[:2]) != tuple(data.image_size):
+        raise KerasclsError(
+            f"teacher {run.path} takes {run.input_shape[0]}x{run.input_shape[1]} images, "
+            f"this run trains at {data.image_size[0]}x{data.image_size[1]}: pass --image-size "
+            "or distill from runs at this size"
+        )
+    theirs = {key: (run.info.dataset or {}).get(key) for key in _HOLD_OUT_KEYS}
+    ours = {key: data.source.get(key) for key in _HOLD_OUT_KEYS}
+    if theirs != ours:
+        raise KerasclsError(
+            f"teacher {run.path} held out other validation images ({_describe(theirs)}) "
+            f"than this run ({_describe(ours)}), so it trained on some of this run's "
+            "validation images: train the teachers on the same data with the same "
+            "--validation-size and --validation-seed"
+        )
+
+
+def _describe(hold_out: dict[str, Any]) -> str:
+    where = hold_out["root"] or hold_out["kind"]
+    return f"{where}, validation size {hold_out['validation_size']}, seed {hold_out['seed']}"
+
+
+def _mirrored_predictions(run: Any, split: Any) -> np.ndarray:
+    """The run's best model's probabilities on each image of `split`, averaged with its
+    mirror image's, in the split's order, in float32 (as exported)."""
+    import tensorflow as tf
+
+    from kerascls.data import make_pipeline
+
+    model = run.load_model()
+    total = np.zeros((len(split), split.num_classes), np.float64)
+    start = 0
+    for images, _ in make_pipeline(split, 500, training=False, one_hot=True):
+        both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
+        probs = np.asarray(model(both, training=False), np.float64)
+        n = int(images.shape[0])
+        total[start : start + n] = (probs[:n] + probs[n:]) / 2
+        start += n
+    if start != len(split):  # an image that no longer decodes would shift every row
+        raise KerasclsError(
+            f"teacher {run.path}: {len(split) - start} training images failed to decode; "
+            "remove them and start again"
+        )
+    return total
