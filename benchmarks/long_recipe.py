@@ -12,6 +12,8 @@ Each variant is the `fast` recipe (kerascls/train/presets.py) with ingredients j
     lsX         label smoothing X (fast: 0.2)
     nolookahead no lookahead averaging (fast averages every 5 steps)
     altflip     airbench's alternating flips instead of random ones
+    distillN    distillation (--distill-from) from N `fast` runs of seeds 1..N, trained
+                first if --logdir does not hold them yet (their time is the variant's too)
 
 Every variant trains in its own process on the same 45,000 JPEGs and is scored on the
 same 5,000 held-out images (kerascls's stratified hold-out, seed 0), as
@@ -53,8 +55,9 @@ W128_LR = 10.0 / 11.5 * 1.5
 W128_WEIGHT_DECAY = 0.009 * 1.5 / W128_LR
 
 
-def recipe_overrides(variant: str) -> dict[str, Any]:
-    """The Recipe fields a variant changes from `fast`.
+def recipe_overrides(variant: str, teachers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The Recipe fields a variant changes from `fast` (`teachers`: the run folders a
+    distillN ingredient distills from).
 
     Example:
         >>> recipe_overrides("e20+cutout12")["augment"]["cutout"]
@@ -84,6 +87,8 @@ def recipe_overrides(variant: str) -> dict[str, Any]:
             overrides["lookahead"] = False
         elif ingredient == "altflip":
             augment["alternating_flip"] = True
+        elif ingredient.startswith("distill") and ingredient[len("distill") :].isdigit():
+            overrides["distill_from"] = teachers
         else:
             raise SystemExit(f"error: unknown ingredient {ingredient!r} in {variant!r}")
     if augment != FAST_AUGMENT:
@@ -91,9 +96,17 @@ def recipe_overrides(variant: str) -> dict[str, Any]:
     return overrides
 
 
-def train_variant(variant: str, seed: int, data_dir: str, logdir: Path) -> Path:
+def teacher_count(variant: str) -> int:
+    """N of a variant's distillN ingredient; 0 without one."""
+    found = [i for i in variant.split("+") if i.startswith("distill")]
+    return int(found[0][len("distill") :]) if found else 0
+
+
+def train_variant(
+    variant: str, seed: int, data_dir: str, logdir: Path, teachers: tuple[str, ...] = ()
+) -> Path:
     """Train one variant in a child process (a fresh TensorFlow each); its run folder."""
-    overrides = recipe_overrides(variant)
+    overrides = recipe_overrides(variant, teachers)
     code = (
         "import json, sys\n"
         "from kerascls.cli.common import import_tensorflow_quietly\n"
@@ -101,6 +114,8 @@ def train_variant(variant: str, seed: int, data_dir: str, logdir: Path) -> Path:
         "from kerascls.train import Recipe, fit\n"
         "from kerascls.train.runtime import process_started\n"
         "overrides = json.loads(sys.argv[1])\n"
+        "if 'distill_from' in overrides:\n"
+        "    overrides['distill_from'] = tuple(overrides['distill_from'])\n"
         "recipe = Recipe.preset('fast', **overrides, data_dir=sys.argv[2], seed=int(sys.argv[3]),\n"
         "    logdir=sys.argv[4], run_name=sys.argv[5], set_by_user=tuple(overrides))\n"
         "fit(recipe, verbose=2, started=process_started())\n"
@@ -174,6 +189,35 @@ def print_table(lines: list[dict[str, Any]]) -> None:
         print("| " + " | ".join(cells) + " |")
 
 
+def record(variant: str, run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Append a finished run's figures to --out; print its line."""
+    result = read_result(variant, run_dir, args.int8)
+    with open(args.out, "a") as f:
+        f.write(json.dumps(result) + "\n")
+    print(
+        f"{variant} seed {result['seed']}: {result['accuracy']:.2%} in "
+        f"{result['train_seconds'] / 60:.1f} min",
+        flush=True,
+    )
+    return result
+
+
+def ensure_teachers(count: int, args: argparse.Namespace) -> tuple[str, ...]:
+    """The run folders of `fast` seeds 1..count under --logdir, trained where missing
+    (each recorded as a `fast` row of its seed)."""
+    teachers = []
+    for seed in range(1, count + 1):
+        found = [p for p in args.logdir.glob(f"*/fast-s{seed}") if (p / "run.json").is_file()]
+        finished = [p for p in found if json.loads((p / "run.json").read_text()).get("metrics")]
+        if finished:
+            teachers.append(str(finished[0].resolve()))
+            continue
+        run_dir = train_variant("fast", seed, args.data_dir, args.logdir)
+        record("fast", run_dir, args)
+        teachers.append(str(run_dir.resolve()))
+    return tuple(teachers)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="the CIFAR-10 JPEG folder (train/<class>/)")
@@ -193,16 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         for variant in args.variants:
+            teachers = ensure_teachers(teacher_count(variant), args)
             for seed in args.seeds:
-                run_dir = train_variant(variant, seed, args.data_dir, args.logdir)
-                result = read_result(variant, run_dir, args.int8)
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(result) + "\n")
-                print(
-                    f"{variant} seed {seed}: {result['accuracy']:.2%} in "
-                    f"{result['train_seconds'] / 60:.1f} min",
-                    flush=True,
-                )
+                run_dir = train_variant(variant, seed, args.data_dir, args.logdir, teachers)
+                record(variant, run_dir, args)
     lines = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
     print_table(lines)
     return 0
