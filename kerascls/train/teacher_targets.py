@@ -55,7 +55,7 @@ def with_teacher_targets(data: Any, teachers: Sequence[str], weight: float, verb
     runs = [load_run(path) for path in teachers]
     for run in runs:
         _check_teacher(run, data)
-    probs = np.mean([_mirrored_predictions(run, data.train) for run in runs], axis=0)
+    probs = _mean_mirrored_predictions(runs, data.train)
     agreement = float(np.mean(np.argmax(probs, axis=1) == data.train.labels))
     if verbose != 0:
         print(
@@ -99,25 +99,27 @@ def _describe(hold_out: dict[str, Any]) -> str:
     return f"{where}, validation size {hold_out['validation_size']}, seed {hold_out['seed']}"
 
 
-def _mirrored_predictions(run: Any, split: Any) -> np.ndarray:
-    """The run's best model's probabilities on each image of `split`, averaged with its
-    mirror image's, in the split's order, in float32 (as exported)."""
+def _mean_mirrored_predictions(runs: Sequence[Any], split: Any) -> np.ndarray:
+    """The mean of the runs' best models' probabilities on each image of `split` and on
+    its mirror image, in the split's order, in float32 (as exported). One pass over the
+    split: each batch is decoded once and given to every teacher."""
     import tensorflow as tf
 
     from kerascls.data import make_pipeline
 
-    model = run.load_model()
+    models = [run.load_model() for run in runs]
     total = np.zeros((len(split), split.num_classes), np.float64)
     start = 0
-    for images, _ in make_pipeline(split, 500, training=False, one_hot=True):
+    for images, _ in make_pipeline(split, 500, training=False, one_hot=True, cache=False):
         both = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
-        probs = np.asarray(model(both, training=False), np.float64)
         n = int(images.shape[0])
-        total[start : start + n] = (probs[:n] + probs[n:]) / 2
+        for model in models:
+            probs = np.asarray(model(both, training=False), np.float64)
+            total[start : start + n] += (probs[:n] + probs[n:]) / (2 * len(models))
         start += n
     if start != len(split):  # an image that no longer decodes would shift every row
         raise KerasclsError(
-            f"teacher {run.path}: {len(split) - start} training images failed to decode; "
-            "remove them and start again"
+            f"{len(split) - start} training images failed to decode while the teachers "
+            "predicted them; remove them and start again"
         )
     return total
