@@ -33,7 +33,6 @@ was doing: quote them for runs made alone.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -41,6 +40,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from time_to_accuracy import history_curve, int8_accuracy  # the same reading of a run
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "results.jsonl"
@@ -128,28 +130,10 @@ def train_variant(
     return next(logdir.glob(f"*/{run_name}"))  # fit names the folder logdir/<data>/<run>
 
 
-def int8_accuracy(run_dir: Path) -> float | None:
-    """`kerascls-export --tflite --int8` on the run; the INT8 file's accuracy."""
-    command = [sys.executable, "-m", "kerascls.cli.export", "--tflite", "--int8"]
-    subprocess.run([*command, "--run", str(run_dir)], capture_output=True, check=False)
-    manifest = run_dir / "exports" / "manifest.json"
-    if not manifest.is_file():
-        return None
-    for entry in json.loads(manifest.read_text()).get("exports", []):
-        if (entry["format"], entry["precision"]) == ("tflite", "int8"):
-            return entry.get("checks", {}).get("accuracy")
-    return None
-
-
 def read_result(variant: str, run_dir: Path, int8: bool) -> dict[str, Any]:
     info = json.loads((run_dir / "run.json").read_text())
     metrics = info["metrics"]["validation"]
-    with open(run_dir / "history.csv") as f:
-        rows = list(csv.DictReader(f))
-    elapsed, curve = 0.0, []
-    for row in rows:
-        elapsed += float(row["epoch_seconds"])
-        curve.append((round(elapsed, 1), float(row["val_accuracy"])))
+    rows, curve = history_curve(run_dir)
     return {
         "variant": variant,
         "seed": info["recipe"]["seed"],

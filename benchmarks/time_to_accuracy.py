@@ -98,24 +98,35 @@ def run_kerascls(data_dir: str, logdir: Path, seed: int, extra: list[str]) -> di
     return read_run(max(logdir.glob("*/*/run.json"), key=os.path.getmtime).parent)
 
 
-def read_run(run_dir: Path) -> dict:
-    """The figures of a finished examples/cifar10.py run, after exporting it to INT8."""
-    info = json.loads((run_dir / "run.json").read_text())
-    metrics = info["metrics"]["validation"]
+def history_curve(run_dir: Path) -> tuple[list[dict], list[tuple[float, float]]]:
+    """history.csv's rows, and (seconds of training so far, validation accuracy) per epoch."""
     with open(run_dir / "history.csv") as f:
         rows = list(csv.DictReader(f))
     elapsed, curve = 0.0, []
     for row in rows:
         elapsed += float(row["epoch_seconds"])
         curve.append((elapsed, float(row["val_accuracy"])))
+    return rows, curve
+
+
+def int8_accuracy(run_dir: Path) -> float | None:
+    """`kerascls-export --tflite --int8` on the run; the INT8 file's checked accuracy."""
     export = [sys.executable, "-m", "kerascls.cli.export", "--tflite", "--int8"]
     subprocess.run([*export, "--run", str(run_dir)], stdout=subprocess.DEVNULL, check=False)
-    int8 = None
     manifest = run_dir / "exports" / "manifest.json"
     if manifest.is_file():
         for entry in json.loads(manifest.read_text()).get("exports", []):
             if (entry["format"], entry["precision"]) == ("tflite", "int8"):
-                int8 = entry.get("checks", {}).get("accuracy")
+                return entry.get("checks", {}).get("accuracy")
+    return None
+
+
+def read_run(run_dir: Path) -> dict:
+    """The figures of a finished examples/cifar10.py run, after exporting it to INT8."""
+    info = json.loads((run_dir / "run.json").read_text())
+    metrics = info["metrics"]["validation"]
+    rows, curve = history_curve(run_dir)
+    int8 = int8_accuracy(run_dir)
     return {
         "run": str(run_dir),
         "seed": info["recipe"]["seed"],
