@@ -106,6 +106,23 @@ def test_cifar_sized_data_keeps_the_default_recipe():
     assert plan.recipe == Recipe(epochs=10) and plan.notes == []
 
 
+def test_the_long_preset_trains_twice_the_default_on_cifar_and_on_a_small_folder(photos):
+    x = np.zeros((50_000, 2, 2, 3), np.uint8)
+    cifar = plan_run(Recipe.preset("long"), from_arrays(x, np.arange(50_000) % 10), CPU).recipe
+    assert cifar.epochs == 20 and cifar.model == "airbench_wide" and cifar.time_budget is None
+    assert cifar.warmup_fraction() == pytest.approx(Recipe().warmup_fraction())
+    # on a small folder: twice the default plan's steps, within twice its CPU time cap
+    data = load_image_folder(photos)
+    fast = plan_run(Recipe(), data, CPU).recipe
+    long = plan_run(Recipe.preset("long"), data, CPU)
+    steps = -(-len(data.train) // long.recipe.batch_size)
+    assert long.recipe.epochs == min(-(-2 * MIN_STEPS // steps), 120) > fast.epochs
+    assert long.recipe.time_budget == 2 * CPU_TIME_CAP == 2 * fast.time_budget
+    assert f"at least {2 * MIN_STEPS} steps" in long.describe()
+    # epochs the user gives are kept as given, whatever the preset's length
+    assert plan_run(Recipe.preset("long", epochs=3), data, CPU).recipe.epochs == 3
+
+
 def test_the_command_line_follows_the_model_and_records_the_flags():
     from kerascls.cli.train import add_training_flags, recipe_from_flags
 

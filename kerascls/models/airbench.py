@@ -34,6 +34,8 @@ LOGIT_SCALE = 1 / 9
 
 
 @register_model("airbench", family="cnn")
+# airbench95's widths: the "long" preset's model (benchmarks/README.md, "The long recipe")
+@register_model("airbench_wide", family="cnn", widths=(128, 384, 384))
 def airbench(
     spec: BuildSpec,
     *,

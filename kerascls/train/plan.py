@@ -214,20 +214,22 @@ def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[s
     if recipe.epochs is not None or recipe.time_budget is not None:
         return dataclasses.replace(recipe, epochs=default)
     steps_per_epoch = max(math.ceil(num_train / recipe.batch_size), 1)
-    needed = min(math.ceil(MIN_STEPS / steps_per_epoch), MAX_EPOCHS)
+    # a longer recipe ("long": length_scale 2) asks for that many times the steps and time
+    scale = recipe.length_scale
+    needed = min(math.ceil(MIN_STEPS * scale / steps_per_epoch), round(MAX_EPOCHS * scale))
     if needed <= default:
         return dataclasses.replace(recipe, epochs=default)
     changes: dict[str, Any] = {"epochs": needed}
     # the warm-up keeps its share of the run (the triangle's 23%)
     changes["warmup_epochs"] = recipe.warmup_epochs * needed / default
-    why = f"{steps_per_epoch} steps an epoch: at least {MIN_STEPS} steps in all"
+    why = f"{steps_per_epoch} steps an epoch: at least {round(MIN_STEPS * scale)} steps in all"
     if machine.gpu:
         notes.append(f"epochs {default} -> {needed} ({why})")
     else:
-        changes["time_budget"] = CPU_TIME_CAP
+        changes["time_budget"] = CPU_TIME_CAP * scale
         notes.append(
             f"epochs {default} -> up to {needed} ({why}), within "
-            f"{CPU_TIME_CAP / 60:.0f} minutes on this CPU: the speed of the first steps sets "
+            f"{CPU_TIME_CAP * scale / 60:.0f} minutes on this CPU: the speed of the first steps sets "
             f"how many fit (--epochs N or --time-budget T to choose)"
         )
     return dataclasses.replace(recipe, **changes)

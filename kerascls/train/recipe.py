@@ -102,6 +102,10 @@ class Recipe:
     # None: planned by the run, DEFAULT_EPOCHS or more on a small folder (bounded in time on
     # a CPU: kerascls/train/plan.py); a number: exactly that many
     epochs: int | None = None
+    # How many times the default's length a run with epochs=None trains: DEFAULT_EPOCHS x
+    # this, and on a small folder the plan's minimum steps and CPU time cap x this too
+    # (the "long" preset: 2)
+    length_scale: float = 1.0
     optimizer: str = "sgd"  # one of OPTIMIZERS
     # airbench94's hyperparameters in Keras's conventions: its lr 11.5 "per 1024 examples"
     # on a summed loss with Nesterov momentum 0.85 is 11.5 / (1 + 1 / 0.15) = 1.5 on Keras's
@@ -180,8 +184,15 @@ class Recipe:
         return min(max(self.warmup_epochs / self.epoch_count(), 0.0), 1.0)
 
     def epoch_count(self) -> int:
-        """`epochs`, or DEFAULT_EPOCHS where the run has not planned them yet."""
-        return DEFAULT_EPOCHS if self.epochs is None else self.epochs
+        """`epochs`, or DEFAULT_EPOCHS x `length_scale` where the run has not planned them.
+
+        Example:
+            >>> Recipe().epoch_count(), Recipe(length_scale=2).epoch_count()
+            (10, 20)
+        """
+        if self.epochs is not None:
+            return self.epochs
+        return max(round(DEFAULT_EPOCHS * self.length_scale), 1)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> Recipe:
@@ -298,6 +309,7 @@ _FIELD_RULES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("batch_size", _at_least_one, "{name} must be at least 1, got {value}"),
     ("steps_per_execution", _at_least_one, "{name} must be at least 1, got {value}"),
     ("lr", lambda v: v > 0, "lr must be positive, got {value}"),
+    ("length_scale", lambda v: v > 0, "length_scale must be positive, got {value}"),
     ("label_smoothing", lambda v: 0 <= v < 1, "label_smoothing must be in [0, 1), got {value}"),
     ("time_budget", _none_or(lambda v: v > 0), "time_budget must be positive seconds, got {value}"),
     (
