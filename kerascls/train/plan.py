@@ -229,7 +229,7 @@ def _plan_length(recipe: Recipe, num_train: int, machine: Machine, notes: list[s
         changes["time_budget"] = CPU_TIME_CAP * scale
         notes.append(
             f"epochs {default} -> up to {needed} ({why}), within "
-            f"{CPU_TIME_CAP * scale / 60:.0f} minutes on this CPU: the speed of the first steps sets "
-            f"how many fit (--epochs N or --time-budget T to choose)"
+            f"{CPU_TIME_CAP * scale / 60:.0f} minutes on this CPU: the speed of the first "
+            f"steps sets how many fit (--epochs N or --time-budget T to choose)"
         )
     return dataclasses.replace(recipe, **changes)
