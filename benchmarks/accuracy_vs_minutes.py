@@ -7,7 +7,7 @@ exported model's (each image once, no TTA) on the 5,000 held-out images; the min
 the plot are the budget, and the table also gives the training seconds of run.json.
 
     python benchmarks/accuracy_vs_minutes.py --data-dir ../cifar10 \\
-        --recipes fast fast-long resnet20 --minutes 5 15 30 60
+        --recipes fast long resnet20 --minutes 5 15 30 60
     python benchmarks/accuracy_vs_minutes.py --plot docs/accuracy_vs_minutes.png
 
 One JSON line per run is appended to --out, so points can be added across sittings; the
