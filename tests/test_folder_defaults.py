@@ -163,3 +163,24 @@ def test_a_small_mixed_size_train_only_folder_trains_from_the_cli_with_no_flags_
     manifest = json.loads((run.path / "exports" / "manifest.json").read_text())
     assert manifest["source"] == str(copy.resolve())
     assert {entry["source"] for entry in manifest["exports"]} == {str(copy.resolve())}
+
+
+def test_the_long_recipe_trains_the_wide_airbench_on_a_small_folder_from_the_cli(tmp_path, capsys):
+    """--recipe long as a user types it: the wide airbench (airbench95's 128/384/384), its
+    learning rate scaled to the small folder's batch like fast's; "fast-long", its old
+    name, is the same recipe."""
+    from kerascls.cli.train import main as train_main
+
+    root = write_folder(tmp_path / "photos", {"train": 10}, sizes=((24, 24), (40, 30)))
+    logdir = tmp_path / "logs"
+    argv = ["--data-dir", str(root), "--recipe", "long", "--epochs", "1", "--logdir", str(logdir)]
+    assert train_main(argv) == 0
+    assert "plan: airbench_wide at 24x24, batch 8, 1 epochs" in capsys.readouterr().out
+    run = load_run(logdir=logdir)
+    assert run.info["model"]["name"] == "airbench_wide"
+    widths = [run.load_model().get_layer(f"block{s}_conv1").filters for s in (1, 2, 3)]
+    assert widths == [128, 384, 384]
+    fast_lr = Recipe.preset("fast").lr * 8 / 1024
+    assert run.info["recipe"]["lr"] == pytest.approx(Recipe.preset("long").lr * 8 / 1024)
+    assert run.info["recipe"]["lr"] < fast_lr
+    assert Recipe.preset("fast-long") == Recipe.preset("long")
