@@ -153,7 +153,7 @@ def list_models() -> list[str]:
     Example:
         >>> from kerascls.models import list_models
         >>> list_models()[:3]
-        ['airbench', 'cnn', 'convnext_nano']
+        ['airbench', 'airbench_wide', 'cnn']
     """
     return sorted(_REGISTRY)
 
