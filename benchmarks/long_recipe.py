@@ -50,11 +50,8 @@ DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "results.jsonl"
 # fast's own values (kerascls/train/recipe.py), that the ingredients change
 FAST_AUGMENT = {"horizontal_flip": True, "crop_padding": 2, "crop_fill": "reflect"}
 FAST_WARMUP_SHARE = 0.23
-# airbench's learning rate is per 1024 images over the momentum's step scale: 11.5 is
-# fast's lr 1.5; airbench95's 10.0 is 1.304, and its decay per step stays the same, so
-# kerascls's decoupled weight decay (applied as lr x wd) becomes 0.009 x 1.5 / 1.304
-W128_LR = 10.0 / 11.5 * 1.5
-W128_WEIGHT_DECAY = 0.009 * 1.5 / W128_LR
+# w128 is the "long" preset's network at its learning rate and weight decay
+# (kerascls/train/presets.py: airbench95's 10 per 1024 images instead of 11.5)
 
 
 def recipe_overrides(variant: str, teachers: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -78,7 +75,10 @@ def recipe_overrides(variant: str, teachers: tuple[str, ...] = ()) -> dict[str, 
         elif ingredient in ("w128", "w96"):
             widths = (128, 384, 384) if ingredient == "w128" else (96, 320, 320)
             overrides.update(model_kwargs={"widths": widths})
-            overrides.update(lr=round(W128_LR, 4), weight_decay=round(W128_WEIGHT_DECAY, 5))
+            from kerascls.train.presets import RECIPES
+
+            wide = RECIPES["long"]
+            overrides.update(lr=wide.lr, weight_decay=wide.weight_decay)
         elif ingredient.startswith("cutout"):
             augment["cutout"] = int(ingredient[len("cutout") :])
         elif ingredient.startswith("translate"):

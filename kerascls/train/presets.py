@@ -71,10 +71,10 @@ RECIPES: dict[str, Recipe] = {
     "long": dataclasses.replace(
         _FAST,
         model="airbench_wide",
-        lr=1.3043,
-        weight_decay=0.01035,
+        lr=round(_FAST.lr * 10.0 / 11.5, 4),  # 1.3043
+        weight_decay=round(_FAST.weight_decay * _FAST.lr / (_FAST.lr * 10.0 / 11.5), 5),
         length_scale=2.0,
-        warmup_epochs=4.6,
+        warmup_epochs=_FAST.warmup_epochs * 2,
     ),
     "resnet20": Recipe(
         model="resnet20",
@@ -148,13 +148,13 @@ def preset_for_model(model: str) -> str:
     """
     from kerascls.models import get_model_info  # an unknown name: its one-line error
 
-    if model == "airbench":
-        return "fast"
-    if model == "airbench_wide":
-        return "long"
+    if model in _PRESET_OF_MODEL:
+        return _PRESET_OF_MODEL[model]
     return _PRESET_OF_FAMILY.get(get_model_info(model).family, "resnet20")
 
 
+# the models whose recipe is airbench's (its scale-free BatchNorm), and at which width
+_PRESET_OF_MODEL = {"airbench": "fast", "airbench_wide": "long"}
 # the registry's model families that have a preset of their own; other CNNs: "resnet20"
 _PRESET_OF_FAMILY = {"transfer": "pretrained", "vit": "vit", "convnext": "convnext"}
 
