@@ -14,6 +14,9 @@ Each variant is the `fast` recipe (kerascls/train/presets.py) with ingredients j
     altflip     airbench's alternating flips instead of random ones
     distillN    distillation (--distill-from) from N `fast` runs of seeds 1..N, trained
                 first if --logdir does not hold them yet (their time is the variant's too)
+    teachersN   `--teachers N`, the product's way: the run trains its own N `fast`
+                teachers (seeds s x N + 1..N for seed s) into --logdir/cifar10/teachers/,
+                reused when already there; the line's wall minutes include them
 
 Every variant trains in its own process on the same 45,000 JPEGs and is scored on the
 same 5,000 held-out images (kerascls's stratified hold-out, seed 0), as
@@ -38,6 +41,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ from time_to_accuracy import history_curve, int8_accuracy  # the same reading of
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "results.jsonl"
+WALL_SECONDS: dict[str, float] = {}  # run name -> seconds its training process took
 
 # fast's own values (kerascls/train/recipe.py), that the ingredients change
 FAST_AUGMENT = {"horizontal_flip": True, "crop_padding": 2, "crop_fill": "reflect"}
@@ -91,6 +96,8 @@ def recipe_overrides(variant: str, teachers: tuple[str, ...] = ()) -> dict[str, 
             augment["alternating_flip"] = True
         elif ingredient.startswith("distill") and ingredient[len("distill") :].isdigit():
             overrides["distill_from"] = teachers
+        elif ingredient.startswith("teachers") and ingredient[len("teachers") :].isdigit():
+            overrides["teachers"] = int(ingredient[len("teachers") :])
         else:
             raise SystemExit(f"error: unknown ingredient {ingredient!r} in {variant!r}")
     if augment != FAST_AUGMENT:
@@ -125,8 +132,10 @@ def train_variant(
     run_name = f"{variant}-s{seed}"
     args = [json.dumps(overrides), data_dir, str(seed), str(logdir), run_name]
     print(f"$ train {variant} seed {seed}: {json.dumps(overrides)}", flush=True)
+    started = time.perf_counter()
     with open(logdir / f"{run_name}.log", "w") as log:
         subprocess.run([sys.executable, "-c", code, *args], stdout=log, stderr=log, check=True)
+    WALL_SECONDS[run_name] = time.perf_counter() - started
     return next(logdir.glob(f"*/{run_name}"))  # fit names the folder logdir/<data>/<run>
 
 
@@ -144,6 +153,8 @@ def read_result(variant: str, run_dir: Path, int8: bool) -> dict[str, Any]:
         "tta_accuracy": metrics.get("flip_tta_accuracy"),
         "train_accuracy": float(rows[-1]["accuracy"]),
         "int8_accuracy": int8_accuracy(run_dir) if int8 else None,
+        # the whole command (process start, any teachers, training, evaluation)
+        "wall_seconds": WALL_SECONDS.get(run_dir.name),
         "curve": curve,
     }
 
@@ -153,18 +164,23 @@ def print_table(lines: list[dict[str, Any]]) -> None:
     by_variant: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         by_variant.setdefault(line["variant"], []).append(line)
-    print("| variant | seeds | epochs | minutes | validation | flip TTA | train acc | INT8 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| variant | seeds | epochs | minutes | wall minutes | validation | flip TTA "
+        "| train acc | INT8 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for variant, runs in by_variant.items():
         accuracies = [r["accuracy"] for r in runs]
         spread = f" ± {statistics.stdev(accuracies):.2%}" if len(runs) > 1 else ""
         tta = [r["tta_accuracy"] for r in runs if r["tta_accuracy"] is not None]
         int8 = [r["int8_accuracy"] for r in runs if r["int8_accuracy"] is not None]
+        wall = [r["wall_seconds"] for r in runs if r.get("wall_seconds")]
         cells = [
             variant,
             ", ".join(str(r["seed"]) for r in runs),
             str(runs[0]["epochs"]),
             f"{statistics.median(r['train_seconds'] for r in runs) / 60:.1f}",
+            f"{statistics.median(wall) / 60:.1f}" if wall else "-",
             f"{statistics.mean(accuracies):.2%}{spread}",
             f"{statistics.mean(tta):.2%}" if tta else "-",
             f"{statistics.mean(r['train_accuracy'] for r in runs):.1%}",

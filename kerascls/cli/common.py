@@ -45,6 +45,18 @@ def import_tensorflow_quietly() -> None:
         tensorflow.config.list_physical_devices()
 
 
+class _NoRetracingNotice(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls ... triggered tf.function retracing".
+
+    Each evaluation traces its model once (kerascls.evaluate.metrics.traced_model); a
+    command that evaluates several runs (--teachers, --folds) traces from the same line
+    several times, which TensorFlow reports as if one function retraced. Nothing retraces.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def run_command(
     main: Callable[[list[str] | None], int | None],
     argv: list[str] | None,
@@ -64,6 +76,7 @@ def run_command(
         import_tensorflow_quietly()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("kerascls").setLevel(logging.INFO)
+    logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
     try:
         return main(argv) or 0
     except KerasclsError as err:

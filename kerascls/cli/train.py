@@ -88,6 +88,14 @@ def _add_model_flags(parser: argparse.ArgumentParser) -> None:
         "image size and held-out images) mixed with the labels",
     )
     parser.add_argument(
+        "--teachers",
+        type=int,
+        metavar="N",
+        help="train N `fast` runs of other seeds on the same data first (kept under "
+        "LOGDIR/<data>/teachers/ and reused), then distill from them: about +0.6 points "
+        "on CIFAR-10 for the time of N fast runs (--recipe long --teachers 3)",
+    )
+    parser.add_argument(
         "--distill-weight",
         type=float,
         help="the teachers' share of each training target, in (0, 1] (default 0.5)",
@@ -216,6 +224,7 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
     the preset whose optimisation suits that model (`preset_for_model`): the default's
     learning rate and 64x BatchNorm-bias steps are airbench's own.
     """
+    from kerascls.errors import KerasclsError
     from kerascls.train.budget import parse_duration
     from kerascls.train.recipe import Recipe
 
@@ -229,6 +238,13 @@ def recipe_from_flags(args: argparse.Namespace, **fields):
         given["distill_from"] = tuple(str(Path(run).resolve()) for run in args.distill_from)
     if args.distill_weight is not None:
         given["distill_weight"] = args.distill_weight
+    if args.teachers is not None:
+        if args.distill_from:
+            raise KerasclsError(
+                "--teachers trains the runs to distill from; --distill-from names them: "
+                "pass one of the two"
+            )
+        given["teachers"] = args.teachers
     given.update(fields)
     # what the user chose stays as chosen when the recipe is fitted to the data
     not_choices = ("data_dir", "logdir", "mlflow")

@@ -37,7 +37,7 @@ from kerascls.models.registry import (
     list_models,
     register_model,
 )
-from kerascls.models.saving import as_float32, load_model, portable_model
+from kerascls.models.saving import as_float32, in_precision, load_model, portable_model
 from kerascls.models.transfer import unfreeze_top_layers
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "find_last_conv_layer",
     "get_layer_by_path",
     "get_model_info",
+    "in_precision",
     "lenet",
     "list_models",
     "load_model",

@@ -147,6 +147,47 @@ def as_float32(model: Any) -> Any:
     return copy if isinstance(copy, keras.Model) else model
 
 
+def in_precision(model: Any, policy: str) -> Any:
+    """The same weights computing under the dtype policy `policy` ("mixed_bfloat16"), as a
+    run trains: each layer in it but the input and the output layers (the softmax stays
+    float32, as the builders make it). `model` itself when `policy` is "float32" and it
+    already computes in float32.
+
+    A saved model computes in float32 (best.keras is exported so), which on a CPU with
+    AMX runs its convolutions several times slower than bf16: teachers predicting
+    thousands of images (kerascls/train/teacher_targets.py) run in the run's precision.
+
+    Example:
+        >>> from kerascls.models import create_model
+        >>> model = create_model("cnn", 10, input_shape=(16, 16, 3))
+        >>> mixed = in_precision(model, "mixed_bfloat16")
+        >>> mixed.layers[1].compute_dtype, mixed.layers[-1].compute_dtype
+        ('bfloat16', 'float32')
+    """
+    import keras
+
+    if policy == "float32":
+        return as_float32(model)
+    config = model.get_config()
+    if "layers" not in config:  # not a functional model: nothing to rewrite
+        return model
+    entries = config.get("output_layers", [])
+    if entries and isinstance(entries[0], str):  # one output: [name, node, tensor]
+        entries = [entries]
+    outputs = {entry[0] for entry in entries}
+    for layer in config["layers"]:
+        if layer["class_name"] != "InputLayer" and layer["config"]["name"] not in outputs:
+            layer["config"]["dtype"] = policy
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)  # for sub-layers built without a dtype
+    try:
+        copy = model.__class__.from_config(config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _all_layers(model: Any) -> list[Any]:
     layers = []
     for layer in getattr(model, "layers", []):

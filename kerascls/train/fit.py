@@ -77,6 +77,7 @@ from kerascls.train.runtime import make_strategy, mixed_precision_policy, set_se
 from kerascls.train.schedule_callbacks import schedule_callbacks
 from kerascls.train.schedules import build_optimizer
 from kerascls.train.teacher_targets import with_teacher_targets
+from kerascls.train.teachers import train_teachers
 from kerascls.train.tracking import MlflowLogger, finish_mlflow_run, start_mlflow_run
 from kerascls.train.transfer_learning import init_from_run, prepare_optimizer_for_phases
 
@@ -159,6 +160,12 @@ def fit(
         The finished run (its folder, and run.json as `run.info`, a `RunInfo`).
     """
     started = time.perf_counter() if started is None else started
+    if recipe.teachers and not recipe.distill_from:
+        recipe.validate()  # a wrong field fails now, not after the teachers' training
+        data = data if data is not None else load_data(recipe)
+        recipe = train_teachers(recipe, data, callbacks=callbacks, verbose=verbose)
+        # the run's own time (a small folder's CPU time cap) counts from here
+        started = time.perf_counter()
     return _train(recipe, None, data, callbacks, verbose, started=started)
 
 
@@ -231,7 +238,10 @@ def _prepare(recipe: Recipe, resumed: Resumed | None, data, verbose) -> _Prepare
             print(describe_splits(data))
             print(plan.describe())
     if recipe.distill_from:  # the teachers' targets on the images at the size trained
-        data = with_teacher_targets(data, recipe.distill_from, recipe.distill_weight, verbose)
+        policy = mixed_precision_policy(recipe.mixed_precision)  # the run's own precision
+        data = with_teacher_targets(
+            data, recipe.distill_from, recipe.distill_weight, verbose, policy
+        )
     normalization = _normalization(recipe, data, resumed)
     run_dir = resumed.run.path if resumed else _new_run_dir(recipe, data)
     if resumed and is_chief():

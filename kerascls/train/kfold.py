@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerascls.errors import KerasclsError
 from kerascls.runs import (
     Run,
     default_run_name,
@@ -87,6 +88,11 @@ def cross_validate(
     from kerascls.evaluate import evaluate_predictions
     from kerascls.evaluate.metrics import predict_split
 
+    if recipe.teachers and not recipe.distill_from:
+        raise KerasclsError(
+            "cross-validation with --teachers would train teachers on each fold's images; "
+            "drop --teachers, or --folds"
+        )
     data = data if data is not None else load_data(recipe)
     kfold_dataset(data, folds, 0, recipe.seed)  # a class too small for the folds fails now
     name = recipe.run_name or f"cv{folds}-{default_run_name(recipe.model)}"

@@ -97,6 +97,10 @@ class Recipe:
     # mean probabilities of these earlier runs (same classes, size and hold-out).
     distill_from: tuple[str, ...] = ()
     distill_weight: float = 0.5  # the teachers' share of each target
+    # Train this many `fast` runs of other seeds on the same data first and distill from
+    # them (kerascls/train/teachers.py); they are kept and reused under
+    # <logdir>/<data>/teachers/. 0: none (or the runs named in distill_from).
+    teachers: int = 0
 
     # --- optimisation ---------------------------------------------------------------------
     # None: planned by the run, DEFAULT_EPOCHS or more on a small folder (bounded in time on
@@ -446,10 +450,21 @@ def _one_imbalance_correction(recipe: Recipe) -> None:
 
 
 def _distillation_keeps_the_draw(recipe: Recipe) -> None:
-    if recipe.distill_from and recipe.oversample:
+    if (recipe.distill_from or recipe.teachers) and recipe.oversample:
         raise KerasclsError(
-            "distillation (distill_from) and oversample do not mix: oversampling draws by "
-            "class label, distillation trains towards mixed targets; use class_weights"
+            "distillation (distill_from, teachers) and oversample do not mix: oversampling "
+            "draws by class label, distillation trains towards mixed targets; use "
+            "class_weights"
+        )
+
+
+def _teachers_are_trained_or_named(recipe: Recipe) -> None:
+    if recipe.teachers < 0:
+        raise KerasclsError(f"teachers must be a count of runs, 0 for none; got {recipe.teachers}")
+    if recipe.teachers and recipe.time_budget is not None and not recipe.distill_from:
+        raise KerasclsError(
+            "--teachers trains its teachers before this run, outside a --time-budget: drop "
+            "one of them (or train the teachers first and pass --distill-from)"
         )
 
 
@@ -468,4 +483,5 @@ _RECIPE_RULES: tuple[Callable[[Recipe], None], ...] = (
     _low_resolution_can_run,
     _one_imbalance_correction,
     _distillation_keeps_the_draw,
+    _teachers_are_trained_or_named,
 )
