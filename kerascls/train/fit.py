@@ -147,6 +147,8 @@ def fit(
 
     Unless `recipe.adapt_to_data` is False, the run first plans itself for the data and
     this machine (kerascls/train/plan.py: image size, batch size, epochs, a time cap).
+    With `recipe.teachers` (and no `distill_from`), its teachers train first, each a run
+    folder of its own (kerascls/train/teachers.py).
 
     Args:
         recipe: every knob of the run.

@@ -9,7 +9,9 @@
   its lower learning rate) for twice the steps (`length_scale` 2: 20 epochs on CIFAR-10,
   twice fast's planned length on a small folder). 28 minutes on 2 CPU cores for 90.44%,
   against fast's 89.17% in 6; 40 epochs of it gave no more (90.46%, benchmarks/README.md,
-  "The long recipe"). "fast-long" is its old name.
+  "The long recipe"). "fast-long" is its old name. With `--teachers 3` (three `fast`
+  runs trained first, then distilled from: kerascls/train/teachers.py) it is the best
+  use of an hour measured on CIFAR-10 (benchmarks/README.md).
 - "resnet20": the ResNet-20 recipe (SGD, warm-up + cosine, pad-crop-flip + 16x16 cutout,
   120 epochs). Its optimisation is also what a run that names another CNN
   (`--model resnet56`) gets instead of airbench's (`preset_for_model`).

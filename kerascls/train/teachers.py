@@ -88,6 +88,11 @@ def train_teachers(
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     seeds = teacher_seeds(recipe.seed, recipe.teachers)
+    if verbose != 0:
+        print(
+            f"teachers: {len(seeds)} runs of seeds {', '.join(map(str, seeds))} first, kept in "
+            f"{folder} (stopped? run the same command again: it continues them)"
+        )
     for number, seed in enumerate(seeds, start=1):
         name = _teacher_name(base.model, seed, data)
         teacher = dataclasses.replace(
@@ -103,7 +108,7 @@ def train_teachers(
             adapt_to_data=recipe.adapt_to_data,  # --no-plan: the teachers as written too
             teachers=0,
             distill_from=(),
-            set_by_user=tuple({*base.set_by_user, "image_size", "seed", "validation_size"}),
+            set_by_user=tuple(sorted({*base.set_by_user, "image_size", "seed", "validation_size"})),
         )
         done = _finished_or_resumed(folder, name, data, callbacks, verbose)
         if done is None:
