@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from long_recipe import read_result
+from long_recipe import _teachers_trained, read_result
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "accuracy_vs_minutes.jsonl"
@@ -43,8 +43,9 @@ def train_point(recipe: str, minutes: int, seed: int, data_dir: str, logdir: Pat
     return next(logdir.glob(f"*/{run_name}"))
 
 
-def plot(points: list[dict], path: Path) -> None:
-    """Accuracy against the budget's minutes, one line per recipe."""
+def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
+    """Accuracy against the budget's minutes, one line per recipe; `one_command`: runs of
+    long_recipe.py that are not budgeted (`--teachers`), at their wall minutes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,6 +59,16 @@ def plot(points: list[dict], path: Path) -> None:
             [100 * p["accuracy"] for p in mine],
             marker="o",
             label=recipe,
+        )
+    if one_command:
+        axes.scatter(
+            [r["wall_seconds"] / 60 for r in one_command],
+            [100 * r["accuracy"] for r in one_command],
+            marker="*",
+            s=90,
+            color="black",
+            label="long --teachers 3 (one command, wall minutes)",
+            zorder=3,
         )
     axes.set_xscale("log")
     ticks = sorted({p["minutes"] for p in points})
@@ -75,6 +86,23 @@ def plot(points: list[dict], path: Path) -> None:
     print(f"wrote {path}")
 
 
+def _one_command_runs(path: Path) -> list[dict]:
+    """long_recipe.py's runs of `--teachers` (teachersN variants) with their wall time."""
+    if not path.is_file():
+        return []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for r in lines:  # lines written before the field: read from the command's log
+        r.setdefault("teachers_trained", _teachers_trained(Path(r["run"])))
+    # only the commands that trained all their teachers: their wall time is the recipe's
+    return [
+        r
+        for r in lines
+        if "teachers" in r["variant"]
+        and r.get("wall_seconds")
+        and r.get("teachers_trained") == int(r["variant"].rsplit("teachers", 1)[1])
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="the CIFAR-10 JPEG folder (train/<class>/)")
@@ -84,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logdir", type=Path, default=ROOT / "benchmark-long-recipe" / "budget")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results, JSON lines")
     parser.add_argument("--plot", type=Path, help="draw the plot here (PNG)")
+    parser.add_argument(
+        "--one-command",
+        type=Path,
+        default=ROOT / "benchmark-long-recipe" / "results.jsonl",
+        help="long_recipe.py's results: its teachersN runs are drawn at their wall minutes",
+    )
     args = parser.parse_args(argv)
     if args.recipes and not args.data_dir:
         parser.error("--data-dir is required to train")
@@ -106,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {p['train_seconds'] / 60:.1f} | {p['accuracy']:.2%} | {tta} |"
         )
     if args.plot:
-        plot(points, args.plot)
+        plot(points, args.plot, _one_command_runs(args.one_command))
     return 0
 
 

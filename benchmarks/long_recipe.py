@@ -155,8 +155,17 @@ def read_result(variant: str, run_dir: Path, int8: bool) -> dict[str, Any]:
         "int8_accuracy": int8_accuracy(run_dir) if int8 else None,
         # the whole command (process start, any teachers, training, evaluation)
         "wall_seconds": WALL_SECONDS.get(run_dir.name),
+        # teachersN: how many of the teachers this command trained (the others were reused,
+        # and their time is not in wall_seconds)
+        "teachers_trained": _teachers_trained(run_dir),
         "curve": curve,
     }
+
+
+def _teachers_trained(run_dir: Path) -> int:
+    log = run_dir.parent.parent / f"{run_dir.name}.log"  # train_variant's
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return text.count("=== teacher ")
 
 
 def print_table(lines: list[dict[str, Any]]) -> None:
