@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from long_recipe import _teachers_trained, read_result
+from long_recipe import read_result, teachers_trained_by
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "accuracy_vs_minutes.jsonl"
@@ -92,7 +92,7 @@ def _one_command_runs(path: Path) -> list[dict]:
         return []
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     for r in lines:  # lines written before the field: read from the command's log
-        r.setdefault("teachers_trained", _teachers_trained(Path(r["run"])))
+        r.setdefault("teachers_trained", teachers_trained_by(Path(r["run"])))
     # only the commands that trained all their teachers: their wall time is the recipe's
     return [
         r

@@ -157,12 +157,12 @@ def read_result(variant: str, run_dir: Path, int8: bool) -> dict[str, Any]:
         "wall_seconds": WALL_SECONDS.get(run_dir.name),
         # teachersN: how many of the teachers this command trained (the others were reused,
         # and their time is not in wall_seconds)
-        "teachers_trained": _teachers_trained(run_dir),
+        "teachers_trained": teachers_trained_by(run_dir),
         "curve": curve,
     }
 
 
-def _teachers_trained(run_dir: Path) -> int:
+def teachers_trained_by(run_dir: Path) -> int:
     log = run_dir.parent.parent / f"{run_dir.name}.log"  # train_variant's
     text = log.read_text(errors="replace") if log.is_file() else ""
     return text.count("=== teacher ")
