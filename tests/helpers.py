@@ -15,6 +15,26 @@ COLOUR_CLASSES = ("blue", "green", "red")  # sorted, as folder names are
 TINY_MODEL = {"filters": (8, 16), "convs_per_stage": 1}
 
 
+def colour_recipe(colour_folder: Path, tmp_path: Path, **fields):
+    """A tiny CNN's recipe on a colour folder, with `tiny_run`'s hold-out (20%, seed 0):
+    one epoch of Adam at batch 16, no augmentation, runs under tmp_path/logs."""
+    from kerascls.train import Recipe
+
+    values = dict(
+        data_dir=str(colour_folder),
+        validation_size=0.2,
+        model_kwargs=TINY_MODEL,
+        epochs=1,
+        batch_size=16,
+        optimizer="adam",
+        lr=0.007,
+        schedule="constant",
+        augment="none",
+        logdir=str(tmp_path / "logs"),
+    )
+    return Recipe.for_model("cnn", **{**values, **fields})
+
+
 def write_colour_folder(root: Path, per_class: int = 36, seed: int = 0, size: int = 16) -> Path:
     """root/train/<colour>/*.png: three colour classes that a tiny CNN learns in an epoch."""
     from PIL import Image

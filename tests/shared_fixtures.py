@@ -14,7 +14,12 @@ run folder (exports, a resume, a child run next to it) works on `copy_run(tiny_r
 """
 
 import pytest
-from helpers import TINY_MODEL, export_for_serving, folder_listing, write_colour_folder
+from helpers import (
+    colour_recipe,
+    export_for_serving,
+    folder_listing,
+    write_colour_folder,
+)
 
 
 def _unchanged(folder, before: dict[str, int], name: str) -> None:
@@ -38,24 +43,16 @@ def tiny_run(colour_folder, tmp_path_factory):
     """A tiny CNN trained on `colour_folder`: validation 20% (36 images), batch 16 (not
     adapted: 144 training images give 9 steps an epoch), label smoothing 0.05 (not the
     default 0.1, so a run made from it can be seen to inherit it)."""
-    from kerascls.train import Recipe, fit
+    from kerascls.train import fit
 
     root = tmp_path_factory.mktemp("tiny_run")
-    recipe = Recipe.for_model(
-        "cnn",
+    recipe = colour_recipe(
+        colour_folder,
+        root,
         early_stopping_patience=0,
-        data_dir=str(colour_folder),
-        validation_size=0.2,
-        model_kwargs=TINY_MODEL,
         epochs=4,
-        batch_size=16,
-        optimizer="adam",
-        lr=0.007,
-        schedule="constant",
         weight_decay=0.0,
-        augment="none",
         label_smoothing=0.05,
-        logdir=str(root / "logs"),
         run_name="tiny",
     )
     run = fit(recipe, verbose=0)

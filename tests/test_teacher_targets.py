@@ -5,7 +5,7 @@ import argparse
 
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, copy_run
+from helpers import colour_recipe, copy_run
 
 from kerascls.data import make_pipeline
 from kerascls.errors import KerasclsError
@@ -16,21 +16,7 @@ from kerascls.train.teacher_targets import mix_targets, with_teacher_targets
 
 def student_recipe(colour_folder, tmp_path, **fields):
     """A tiny run on the teacher's folder with the teacher's hold-out (20%, seed 0)."""
-    values = dict(
-        data_dir=str(colour_folder),
-        validation_size=0.2,
-        model_kwargs=TINY_MODEL,
-        epochs=1,
-        batch_size=16,
-        optimizer="adam",
-        lr=0.007,
-        schedule="constant",
-        augment="none",
-        logdir=str(tmp_path / "logs"),
-        run_name="student",
-    )
-    values.update(fields)
-    return Recipe.for_model("cnn", **values)
+    return colour_recipe(colour_folder, tmp_path, **{"run_name": "student", **fields})
 
 
 def test_targets_mix_labels_with_the_teachers_mirrored_probabilities(

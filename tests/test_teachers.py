@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import TINY_MODEL, write_colour_folder
+from helpers import colour_recipe, write_colour_folder
 
 from kerascls.cli.train import main as train_main
 from kerascls.data import make_pipeline
@@ -32,19 +32,7 @@ class StopAtEpoch(keras.callbacks.Callback):
 
 
 def tiny(colour_folder, tmp_path, **fields):
-    values = dict(
-        data_dir=str(colour_folder),
-        validation_size=0.2,
-        model_kwargs=TINY_MODEL,
-        epochs=3,
-        batch_size=16,
-        optimizer="adam",
-        lr=0.007,
-        schedule="constant",
-        augment="none",
-        logdir=str(tmp_path / "logs"),
-    )
-    return Recipe.for_model("cnn", **{**values, **fields})
+    return colour_recipe(colour_folder, tmp_path, **{"epochs": 3, **fields})
 
 
 def teacher_folders(logdir: Path) -> list[str]:
