@@ -7,8 +7,9 @@ one command: the teachers first, then the run itself with `distill_from` set to 
 (kerascls/train/teacher_targets.py).
 
 The teachers are ordinary run folders under `<logdir>/<data>/teachers/`, named by their
-seed and by what decides whether they can teach this run (the images held out for
-validation and the image size), e.g. `teachers/fast-seed1-5000val-0-32x32`. They are
+model and seed and by what decides whether they can teach this run (the images held out
+for validation, and the image size): `teachers/airbench-seed1-5000val-0-32x32` is the
+seed-1 teacher that held out 5,000 images with hold-out seed 0, at 32x32. They are
 kept, so that:
 
 - a command killed while its teachers train continues where it stopped when it is run
