@@ -137,7 +137,9 @@ def test_a_time_budget_ends_the_run_on_time_annealed(tmp_path):
     assert run.info["status"] == "finished"
     planned = run.info["planned_steps"]
     steps_per_epoch = int(np.ceil(len(data.train) / 16))
-    assert steps_per_epoch <= planned < 1000 * steps_per_epoch
+    # the plan follows the machine's speed: on a loaded shared machine even less than one
+    # epoch may fit in 25 s (CI measured 6 steps of 9), so only "some, and not all 1,000"
+    assert 1 <= planned < 1000 * steps_per_epoch
     with open(run.path / "history.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == -(-planned // steps_per_epoch)  # it stopped at the planned step
