@@ -57,6 +57,10 @@ class _NoRetracingNotice(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
+# one instance: Logger.addFilter adds an instance once, however many commands run
+_NO_RETRACING_NOTICE = _NoRetracingNotice()
+
+
 def run_command(
     main: Callable[[list[str] | None], int | None],
     argv: list[str] | None,
@@ -76,7 +80,7 @@ def run_command(
         import_tensorflow_quietly()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("kerascls").setLevel(logging.INFO)
-    logging.getLogger("tensorflow").addFilter(_NoRetracingNotice())
+    logging.getLogger("tensorflow").addFilter(_NO_RETRACING_NOTICE)
     try:
         return main(argv) or 0
     except KerasclsError as err:

@@ -30,7 +30,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -147,6 +149,20 @@ def as_float32(model: Any) -> Any:
     return copy if isinstance(copy, keras.Model) else model
 
 
+@contextlib.contextmanager
+def global_dtype_policy(policy: str) -> Iterator[None]:
+    """Keras's global dtype policy set to `policy` inside the block, restored after: what
+    a layer built without a dtype computes in."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def in_precision(model: Any, policy: str) -> Any:
     """The same weights computing under the dtype policy `policy` ("mixed_bfloat16"), as a
     run trains: each layer in it but the input and the output layers (the softmax stays
@@ -164,8 +180,6 @@ def in_precision(model: Any, policy: str) -> Any:
         >>> mixed.layers[1].compute_dtype, mixed.layers[-1].compute_dtype
         ('bfloat16', 'float32')
     """
-    import keras
-
     if policy == "float32":
         return as_float32(model)
     config = model.get_config()
@@ -178,12 +192,8 @@ def in_precision(model: Any, policy: str) -> Any:
     for layer in config["layers"]:
         if layer["class_name"] != "InputLayer" and layer["config"]["name"] not in outputs:
             layer["config"]["dtype"] = policy
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)  # for sub-layers built without a dtype
-    try:
+    with global_dtype_policy(policy):  # for sub-layers built without a dtype
         copy = model.__class__.from_config(config)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -118,9 +118,8 @@ def teacher_model(run: Any, policy: str) -> Any:
     builder would fetch ImageNet weights) or one whose weights do not line up computes
     under `policy` with best.keras's own layers instead (`in_precision`).
     """
-    import keras
-
     from kerascls.models import create_model, get_model_info, in_precision
+    from kerascls.models.saving import global_dtype_policy
 
     saved = run.load_model()
     if policy == "float32" or get_model_info(run.model_name).family == "transfer":
@@ -128,12 +127,8 @@ def teacher_model(run: Any, policy: str) -> Any:
     kwargs = dict(run.info.model.kwargs or {}) if run.info.model else {}
     if run.info.normalization is not None:
         kwargs.update(mean=run.info.normalization.mean, std=run.info.normalization.std)
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with global_dtype_policy(policy):
         model = create_model(run.model_name, len(run.class_names), run.input_shape, **kwargs)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     try:
         model.set_weights(saved.get_weights())
     except ValueError:  # built otherwise than it was saved: its own layers, in `policy`
