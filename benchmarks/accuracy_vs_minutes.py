@@ -43,6 +43,11 @@ def train_point(recipe: str, minutes: int, seed: int, data_dir: str, logdir: Pat
     return next(logdir.glob(f"*/{run_name}"))
 
 
+def ticks_of(points: list[dict]) -> list[int]:
+    """The budgets the plot marks: the issue's four and any other that was run."""
+    return sorted({5, 15, 30, 60} | {p["minutes"] for p in points})
+
+
 def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
     """Accuracy against the budget's minutes, one line per recipe; `one_command`: runs of
     long_recipe.py that are not budgeted (`--teachers`), at their wall minutes."""
@@ -52,15 +57,29 @@ def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    # the best point at each budget is labelled above its marker, the others below
+    best: dict[int, float] = {}
+    for p in points:
+        best[p["minutes"]] = max(best.get(p["minutes"], 0.0), p["accuracy"])
     for recipe in dict.fromkeys(p["recipe"] for p in points):
         mine = sorted((p for p in points if p["recipe"] == recipe), key=lambda p: p["minutes"])
-        axes.plot(
+        (line,) = axes.plot(
             [p["minutes"] for p in mine],
             [100 * p["accuracy"] for p in mine],
             marker="o",
             label=recipe,
         )
+        # the values themselves: near 90% the lines are a few tenths apart
+        for p in mine:
+            axes.annotate(
+                f"{100 * p['accuracy']:.1f}",
+                (p["minutes"], 100 * p["accuracy"]),
+                textcoords="offset points",
+                xytext=(5, 5 if p["accuracy"] == best[p["minutes"]] else -11),
+                fontsize=7,
+                color=line.get_color(),
+            )
     if one_command:
         axes.scatter(
             [r["wall_seconds"] / 60 for r in one_command],
@@ -71,15 +90,26 @@ def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
             label="long --teachers 3 (one command, wall minutes)",
             zorder=3,
         )
+        for r in one_command:
+            axes.annotate(
+                f"{100 * r['accuracy']:.1f}",
+                (r["wall_seconds"] / 60, 100 * r["accuracy"]),
+                textcoords="offset points",
+                xytext=(-8, -12),
+                fontsize=7,
+            )
     axes.set_xscale("log")
-    ticks = sorted({5, 15, 30, 60} | {p["minutes"] for p in points})
+    axes.set_xlim(4, 80)  # room for the stars just under 60 and for the labels
+    accuracies = [100 * p["accuracy"] for p in [*points, *one_command]]
+    axes.set_ylim(min(accuracies) - 2, max(accuracies) + 1)  # room for the labels
+    ticks = ticks_of(points)
     axes.set_xticks(ticks, [str(t) for t in ticks])
     axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no 2x10^1 labels
     axes.set_xlabel("minutes, start to evaluated run (--time-budget), 2 CPU cores")
     axes.set_ylabel("validation accuracy, % (5,000 images)")
     axes.set_title("CIFAR-10 JPEGs: accuracy against time")
     axes.grid(True, alpha=0.3)
-    axes.legend()
+    axes.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
