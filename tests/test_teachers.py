@@ -3,6 +3,7 @@ continues them when killed, and distills from them; their predictions run in the
 precision on the network as it trained."""
 
 import json
+import time
 from pathlib import Path
 
 import keras
@@ -14,7 +15,7 @@ from kerascls.cli.train import main as train_main
 from kerascls.data import make_pipeline
 from kerascls.runs import load_run
 from kerascls.train import Recipe
-from kerascls.train.fit import load_data
+from kerascls.train.fit import fit, load_data
 from kerascls.train.teacher_targets import teacher_model
 from kerascls.train.teachers import train_teachers
 
@@ -121,10 +122,39 @@ def test_a_teacher_killed_mid_run_continues_and_one_killed_before_its_first_epoc
     assert again.distill_from == taught.distill_from
 
 
+def test_a_time_budget_is_the_whole_commands_and_the_teachers_take_their_share(
+    small_folder, tmp_path
+):
+    # 50 s in all, 45 of them spent before the call: each teacher gets its share
+    # (50 x 0.4 / 2 = 10 s, counted from its own start), and the run what is left of
+    # the 50 s after them, which is nothing: it stops at its first plan
+    student = Recipe.preset(
+        "fast",
+        data_dir=str(small_folder),
+        validation_size=0.2,
+        batch_size=16,
+        adapt_to_data=False,  # the images as they are, for the teachers too
+        time_budget=50,
+        teachers=2,
+        logdir=str(tmp_path / "logs"),
+    )
+    run = fit(student, verbose=0, started=time.perf_counter() - 45)
+    teachers = [load_run(path) for path in run.info.recipe["distill_from"]]
+    assert [t.path.name for t in teachers] == [
+        "airbench-seed1-12val-0-16x16-10s",
+        "airbench-seed2-12val-0-16x16-10s",
+    ]
+    assert [t.info.recipe["time_budget"] for t in teachers] == [10.0, 10.0]
+    assert run.info.recipe["time_budget"] == 50
+    # 3 steps an epoch: had its time counted from after the teachers, the run would have
+    # planned 50 seconds' worth of steps (hundreds on this tiny network)
+    assert run.info.planned_steps <= 3 * 3
+    assert run.info.status == "finished"
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--teachers", "2", "--time-budget", "5m"], "outside a --time-budget"),
         (["--teachers", "2", "--distill-from", "logs/x"], "pass one of the two"),
         (["--teachers", "-1"], "teachers must be a count of runs"),
         (["--teachers", "1", "--folds", "2"], "teachers on each fold"),

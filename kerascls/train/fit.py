@@ -166,8 +166,10 @@ def fit(
         recipe.validate()  # a wrong field fails now, not after the teachers' training
         data = data if data is not None else load_data(recipe)
         recipe = train_teachers(recipe, data, callbacks=callbacks, verbose=verbose)
-        # the run's own time (a small folder's CPU time cap) counts from here
-        started = time.perf_counter()
+        if recipe.time_budget is None:
+            # the run's own time (a small folder's CPU time cap) counts from here; a time
+            # budget the user set is the whole command's, so the run gets what is left
+            started = time.perf_counter()
     return _train(recipe, None, data, callbacks, verbose, started=started)
 
 

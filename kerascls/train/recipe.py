@@ -458,14 +458,9 @@ def _distillation_keeps_the_draw(recipe: Recipe) -> None:
         )
 
 
-def _teachers_are_trained_or_named(recipe: Recipe) -> None:
+def _teachers_are_a_count(recipe: Recipe) -> None:
     if recipe.teachers < 0:
         raise KerasclsError(f"teachers must be a count of runs, 0 for none; got {recipe.teachers}")
-    if recipe.teachers and recipe.time_budget is not None and not recipe.distill_from:
-        raise KerasclsError(
-            "--teachers trains its teachers before this run, outside a --time-budget: drop "
-            "one of them (or train the teachers first and pass --distill-from)"
-        )
 
 
 # The rules that look at more than one field, or ask another module, in the order they are
@@ -483,5 +478,5 @@ _RECIPE_RULES: tuple[Callable[[Recipe], None], ...] = (
     _low_resolution_can_run,
     _one_imbalance_correction,
     _distillation_keeps_the_draw,
-    _teachers_are_trained_or_named,
+    _teachers_are_a_count,
 )

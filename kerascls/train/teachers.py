@@ -20,6 +20,11 @@ Teacher k (from 1) of a run of seed s has seed s x N + k: the teachers of one ru
 from each other and from the teachers of the runs of seeds s+1, s+2, ..., so runs of
 several seeds measure the recipe's spread with their teachers' in it.
 
+Under a time budget (`--time-budget 60m --teachers 3`) the budget is the whole command's:
+the teachers take `BUDGET_SHARE` of it between them, each its own time budget (and a
+name that says it, so that teachers of another budget are not taken for them), and the
+run trains in what they leave, its targets' computation included.
+
 Example (a tiny CNN stands in for the run, and for `fast` as the teachers' recipe; the
 real teachers are `Recipe.preset("fast")` on the same data):
     >>> import tempfile
@@ -44,10 +49,15 @@ from pathlib import Path
 from typing import Any
 
 from kerascls.runs import load_run
+from kerascls.train.progress import format_seconds
 from kerascls.train.recipe import Recipe
 
 TEACHERS_FOLDER = "teachers"  # under <logdir>/<data>/
 TEACHER_PRESET = "fast"
+# Under a time budget the teachers share this much of it, evenly. At the presets' own
+# lengths on CIFAR-10, three `fast` teachers took 22 of the 53.5 minutes of
+# `--recipe long --teachers 3` (benchmarks/README.md): the student keeps the larger part.
+BUDGET_SHARE = 0.4
 
 
 def teacher_seeds(seed: int, count: int) -> list[int]:
@@ -58,6 +68,19 @@ def teacher_seeds(seed: int, count: int) -> list[int]:
         ([1, 2, 3], [4, 5, 6])
     """
     return [seed * count + k for k in range(1, count + 1)]
+
+
+def teacher_budget(recipe: Recipe) -> float | None:
+    """Seconds each of the run's teachers may take, start to evaluated run, under its time
+    budget; None without one.
+
+    Example:
+        >>> teacher_budget(Recipe(time_budget=3600, teachers=3)), teacher_budget(Recipe(teachers=3))
+        (480.0, None)
+    """
+    if recipe.time_budget is None or not recipe.teachers:
+        return None
+    return recipe.time_budget * BUDGET_SHARE / recipe.teachers
 
 
 def train_teachers(
@@ -89,13 +112,15 @@ def train_teachers(
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     seeds = teacher_seeds(recipe.seed, recipe.teachers)
+    budget = teacher_budget(recipe)
     if verbose != 0:
+        each = "" if budget is None else f", up to {format_seconds(budget)} each,"
         print(
-            f"teachers: {len(seeds)} runs of seeds {', '.join(map(str, seeds))} first, kept in "
-            f"{folder} (stopped? run the same command again: it continues them)"
+            f"teachers: {len(seeds)} runs of seeds {', '.join(map(str, seeds))} first{each} "
+            f"kept in {folder} (stopped? run the same command again: it continues them)"
         )
     for number, seed in enumerate(seeds, start=1):
-        name = _teacher_name(base.model, seed, data)
+        name = _teacher_name(base.model, seed, data, budget)
         teacher = dataclasses.replace(
             base,
             data_dir=recipe.data_dir,
@@ -107,6 +132,7 @@ def train_teachers(
             run_name=f"{TEACHERS_FOLDER}/{name}",
             mixed_precision=recipe.mixed_precision,
             adapt_to_data=recipe.adapt_to_data,  # --no-plan: the teachers as written too
+            time_budget=budget,
             teachers=0,
             distill_from=(),
             set_by_user=tuple(sorted({*base.set_by_user, "image_size", "seed", "validation_size"})),
@@ -122,12 +148,14 @@ def train_teachers(
     return dataclasses.replace(recipe, distill_from=tuple(paths))
 
 
-def _teacher_name(model: str, seed: int, data: Any) -> str:
-    """The folder name of a teacher: what it is, and the hold-out and size it can teach."""
+def _teacher_name(model: str, seed: int, data: Any, budget: float | None = None) -> str:
+    """The folder name of a teacher: what it is, the hold-out and size it can teach, and
+    its time budget if it had one."""
     held_out = len(data.validation) if data.validation is not None else 0
     source = getattr(data, "source", None) or {}
     size = "x".join(map(str, data.image_size))
-    return f"{model}-seed{seed}-{held_out}val-{source.get('seed', 0)}-{size}"
+    name = f"{model}-seed{seed}-{held_out}val-{source.get('seed', 0)}-{size}"
+    return name if budget is None else f"{name}-{round(budget)}s"
 
 
 def _finished_or_resumed(
