@@ -5,6 +5,8 @@ Each point is a run a user would make: `python examples/cifar10.py --data-dir DI
 recipe's schedule is fitted to it (kerascls/train/budget.py). The accuracy is the
 exported model's (each image once, no TTA) on the 5,000 held-out images; the minutes on
 the plot are the budget, and the table also gives the training seconds of run.json.
+A recipe may carry `+teachersN` (`long+teachers3`: `--recipe long --teachers 3`, whose
+teachers train inside the budget).
 
     python benchmarks/accuracy_vs_minutes.py --data-dir ../cifar10 \\
         --recipes fast long resnet20 --minutes 5 15 30 60
@@ -29,13 +31,25 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmark-long-recipe" / "accuracy_vs_minutes.jsonl"
 
 
+def recipe_flags(recipe: str) -> list[str]:
+    """examples/cifar10.py's flags for one of the curve's recipes: a preset, or a preset
+    with `+teachersN` (`--teachers N`: the teachers take their share of the budget).
+
+    Example:
+        >>> recipe_flags("fast"), recipe_flags("long+teachers3")
+        (['--recipe', 'fast'], ['--recipe', 'long', '--teachers', '3'])
+    """
+    preset, _, teachers = recipe.partition("+teachers")
+    return ["--recipe", preset] + (["--teachers", teachers] if teachers else [])
+
+
 def train_point(recipe: str, minutes: int, seed: int, data_dir: str, logdir: Path) -> Path:
     """One budgeted run of examples/cifar10.py; its run folder."""
     import subprocess
 
     run_name = f"{recipe}-{minutes}m-s{seed}"
     command = [sys.executable, str(ROOT / "examples" / "cifar10.py"), "--data-dir", data_dir]
-    command += ["--recipe", recipe, "--time-budget", f"{minutes}m", "--seed", str(seed)]
+    command += [*recipe_flags(recipe), "--time-budget", f"{minutes}m", "--seed", str(seed)]
     command += ["--logdir", str(logdir), "--run-name", run_name]
     print("$", " ".join(command), flush=True)
     with open(logdir / f"{run_name}.log", "w") as log:
@@ -68,7 +82,7 @@ def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
             [p["minutes"] for p in mine],
             [100 * p["accuracy"] for p in mine],
             marker="o",
-            label=recipe,
+            label=" ".join(recipe_flags(recipe)[1:]),  # long+teachers3: "long --teachers 3"
         )
         # the values themselves: near 90% the lines are a few tenths apart
         for p in mine:
