@@ -115,7 +115,7 @@ def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
     axes.set_xscale("log")
     axes.set_xlim(4, 80)  # room for the stars just under 60 and for the labels
     accuracies = [100 * p["accuracy"] for p in [*points, *one_command]]
-    axes.set_ylim(min(accuracies) - 2, max(accuracies) + 1)  # room for the labels
+    axes.set_ylim(min(accuracies) - 2, max(accuracies) + 1.5)  # room for the labels
     ticks = ticks_of(points)
     axes.set_xticks(ticks, [str(t) for t in ticks])
     axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no 2x10^1 labels
