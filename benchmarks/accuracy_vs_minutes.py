@@ -57,11 +57,6 @@ def train_point(recipe: str, minutes: int, seed: int, data_dir: str, logdir: Pat
     return next(logdir.glob(f"*/{run_name}"))
 
 
-def ticks_of(points: list[dict]) -> list[int]:
-    """The budgets the plot marks: the issue's four and any other that was run."""
-    return sorted({5, 15, 30, 60} | {p["minutes"] for p in points})
-
-
 def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
     """Accuracy against the budget's minutes, one line per recipe; `one_command`: runs of
     long_recipe.py that are not budgeted (`--teachers`), at their wall minutes."""
@@ -116,7 +111,7 @@ def plot(points: list[dict], path: Path, one_command: list[dict] = ()) -> None:
     axes.set_xlim(4, 80)  # room for the stars just under 60 and for the labels
     accuracies = [100 * p["accuracy"] for p in [*points, *one_command]]
     axes.set_ylim(min(accuracies) - 2, max(accuracies) + 1.5)  # room for the labels
-    ticks = ticks_of(points)
+    ticks = sorted({5, 15, 30, 60} | {p["minutes"] for p in points})  # the issue's four
     axes.set_xticks(ticks, [str(t) for t in ticks])
     axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no 2x10^1 labels
     axes.set_xlabel("minutes, start to evaluated run (--time-budget), 2 CPU cores")

@@ -50,6 +50,7 @@ from kerascls.errors import KerasclsError
 from kerascls.evaluate import evaluate_model
 from kerascls.models import create_model
 from kerascls.models.airbench import init_whitening, takes_whitening
+from kerascls.models.saving import global_dtype_policy
 from kerascls.runs import (
     InitFrom,
     ModelInfo,
@@ -201,20 +202,18 @@ def _train(
     strategy = make_strategy(recipe.strategy)
     set_seed(recipe.seed)
     prep = _prepare(recipe, resumed, data, verbose)
-    previous_policy = keras.mixed_precision.global_policy().name
-    keras.mixed_precision.set_global_policy(mixed_precision_policy(prep.recipe.mixed_precision))
+    policy = mixed_precision_policy(prep.recipe.mixed_precision)
     # Multi-worker: every worker trains, only the chief writes into the run folder.
     with worker_folder(prep.run_dir) as write_dir:
         try:
-            model, sized_model, start_notes = _build(prep, strategy, verbose)
-            run = _record(prep, model, start_notes, write_dir)
-            history, seconds = _fit(prep, run, model, sized_model, callbacks, verbose, started)
+            with global_dtype_policy(policy):  # evaluation (_finish) runs in float32 again
+                model, sized_model, start_notes = _build(prep, strategy, verbose)
+                run = _record(prep, model, start_notes, write_dir)
+                history, seconds = _fit(prep, run, model, sized_model, callbacks, verbose, started)
         except _CLUSTER_ERRORS as err:
             if prep.recipe.strategy != "multiworker":
                 raise
             raise cluster_error(err) from None
-        finally:
-            keras.mixed_precision.set_global_policy(previous_policy)
         if write_dir != prep.run_dir:  # a non-chief worker: the chief evaluates and reports
             return Run(path=prep.run_dir, info=run.info)
     return _finish(run, prep.data, history, seconds, verbose)
