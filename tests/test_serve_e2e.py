@@ -16,10 +16,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import COLOUR_CLASSES, DASHBOARD, PNG, colour_png
@@ -217,9 +219,12 @@ def test_two_workers_share_the_port_and_their_metrics_add_up(exported_run):
     assert not metrics_dir.exists()  # removed at exit
 
 
-def slow_body(image: bytes, pause: float) -> Iterator[bytes]:
-    """The image in two halves, `pause` seconds apart: a request still in flight."""
+def slow_body(image: bytes, pause: float, sent: Any = None) -> Iterator[bytes]:
+    """The image in two halves, `pause` seconds apart: a request still in flight.
+    `sent` (a threading.Semaphore) is released once the first half has gone out."""
     yield image[: len(image) // 2]
+    if sent is not None:  # the client asks for the next chunk once the first is written
+        sent.release()
     time.sleep(pause)
     yield image[len(image) // 2 :]
 
@@ -235,17 +240,21 @@ def test_sigterm_finishes_the_requests_in_flight(exported_run):
     def one(_: int) -> int:
         return httpx.post(
             f"{server.url}/v1/predict",
-            content=slow_body(image, 1.5),
+            content=slow_body(image, 1.5, sent),
             headers={**PNG, "content-length": str(len(image))},
             timeout=20,
         ).status_code
 
+    sent = threading.Semaphore(0)
     server = Server(["--model", str(tflite), "--workers", "2"])
     try:
         server.wait_ready()
         with ThreadPoolExecutor(6) as pool:
             answers = [pool.submit(one, i) for i in range(6)]
-            time.sleep(0.6)  # every request has sent its first half and waits
+            # every request has sent its first half and waits (a fixed sleep was too short
+            # on a loaded CI machine: the last request arrived after SIGTERM, and got 503)
+            for _ in range(6):
+                assert sent.acquire(timeout=20)
             server.process.send_signal(signal.SIGTERM)
             statuses = [answer.result(timeout=30) for answer in answers]
         assert statuses == [200] * 6
